@@ -1,0 +1,256 @@
+"""Build a :class:`Config` from a preset name, a YAML file, a dict or an existing config.
+
+Unknown keys are errors with a close-match hint; values are type-checked and converted
+(lists to tuples, ints to floats). Relative dataset paths resolve against the YAML file's folder.
+``key=value`` overrides use ``yaml.safe_load`` for values (never ``eval``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from nanodet_plus.config.schema import Config, DatasetConfig
+
+PRESET_DIR = Path(__file__).with_name("presets")
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is invalid; the message names the key path."""
+
+
+def list_presets() -> list[str]:
+    """Names of the built-in presets, e.g. ``nanodet-plus-m_416``."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def _is_optional(tp: Any) -> tuple[bool, Any]:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(tp)) == 2:
+            return True, args[0]
+    return False, tp
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    optional, inner = _is_optional(tp)
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{where}: may not be null")
+    tp = inner
+    if dataclasses.is_dataclass(tp):
+        if dataclasses.is_dataclass(value) and isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+        return _from_dict(tp, value, where)
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}: {value!r}")
+        return tuple(_convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if origin is list:
+        (arg,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_convert(v, arg, f"{where}[{i}]") for i, v in enumerate(value)]
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, (str, Path)):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def _from_dict(cls: type, data: dict, where: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in hints:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(names)})"
+            raise ConfigError(f"unknown config key '{path}'{hint}")
+        kwargs[key] = _convert(value, hints[key], path)
+    return cls(**kwargs)
+
+
+def to_dict(config: Any) -> Any:
+    """Plain YAML-friendly data (tuples become lists) from a config dataclass."""
+    if dataclasses.is_dataclass(config):
+        return {f.name: to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    if isinstance(config, (list, tuple)):
+        return [to_dict(v) for v in config]
+    return config
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    return data
+
+
+def _preset_dict(name: str) -> dict:
+    path = PRESET_DIR / f"{name}.yaml"
+    if not path.is_file():
+        close = difflib.get_close_matches(name, list_presets(), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ConfigError(
+            f"unknown preset '{name}'{hint}; presets: {', '.join(list_presets())}"
+        )
+    data = _read_yaml(path)
+    data.setdefault("preset", name)
+    return data
+
+
+def _resolve_dataset_paths(config: Config, base_dir: Path) -> None:
+    for split in (config.data.train, config.data.val):
+        if isinstance(split, DatasetConfig):
+            for attr in ("img_path", "ann_path"):
+                value = getattr(split, attr)
+                if value and not Path(value).expanduser().is_absolute():
+                    setattr(split, attr, str((base_dir / value).resolve()))
+                elif value:
+                    setattr(split, attr, str(Path(value).expanduser()))
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b.c=value`` into its key path and a YAML-parsed value."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like key=value, e.g. train.epochs=50")
+    key, raw = text.split("=", 1)
+    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def _apply_override(data: dict, keys: list[str], value: Any) -> None:
+    node = data
+    for key in keys[:-1]:
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"override '{'.'.join(keys)}': '{key}' is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def load_config(
+    source: str | Path | dict | Config | None = None,
+    overrides: list[str] | None = None,
+    **fields: Any,
+) -> Config:
+    """Build and validate a :class:`Config`.
+
+    ``source`` is a preset name, a path to a YAML file, a dict, a Config (copied) or None
+    (schema defaults). A YAML file may name a ``preset:`` that it overrides. ``overrides`` are
+    ``key.path=value`` strings; ``fields`` are top-level replacements applied last.
+    """
+    base_dir = Path.cwd()
+    if isinstance(source, Config):
+        data = to_dict(source)
+    elif isinstance(source, dict):
+        data = copy.deepcopy(source)
+    elif source is None:
+        data = {}
+    else:
+        path = Path(source).expanduser()
+        if path.suffix.lower() in (".yml", ".yaml") or path.exists():
+            if not path.is_file():
+                raise ConfigError(f"config file not found: {path}")
+            data = _read_yaml(path)
+            base_dir = path.resolve().parent
+            if "schedule" in data or ("model" in data and "arch" in data.get("model", {})
+                                      and isinstance(data["model"].get("arch"), dict)):
+                from nanodet_plus.config.official import translate_official
+
+                data = translate_official(data, path)
+        else:
+            data = _preset_dict(str(source))
+    if isinstance(data.get("preset"), str) and data["preset"] != (
+        source if isinstance(source, str) else None
+    ):
+        data = _merge(_preset_dict(data["preset"]), data)
+    for text in overrides or []:
+        keys, value = parse_override(text)
+        _apply_override(data, keys, value)
+    data.update(fields)
+    config = _from_dict(Config, data)
+    _resolve_dataset_paths(config, base_dir)
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    """Cross-field checks that a dataclass cannot express."""
+    width, height = config.data.input_size
+    if width % 32 or height % 32:
+        raise ConfigError(
+            f"data.input_size {width}x{height} (width x height): both must be multiples of 32"
+        )
+    if config.model.num_classes < 1:
+        raise ConfigError("model.num_classes must be at least 1")
+    names = config.class_names
+    if names is not None and len(names) != config.model.num_classes:
+        raise ConfigError(
+            f"class_names has {len(names)} names but model.num_classes is {config.model.num_classes}"
+        )
+    if config.model.backbone.model_size not in ("0.5x", "1.0x", "1.5x", "2.0x"):
+        raise ConfigError(
+            f"model.backbone.model_size '{config.model.backbone.model_size}' is not one of "
+            "0.5x, 1.0x, 1.5x, 2.0x"
+        )
+    for split_name in ("train", "val"):
+        split = getattr(config.data, split_name)
+        if split is not None and split.format not in ("coco", "voc", "yolo"):
+            raise ConfigError(
+                f"data.{split_name}.format '{split.format}' is not one of coco, voc, yolo"
+            )
+    if config.train.precision not in ("fp32", "bf16", "fp16"):
+        raise ConfigError(f"train.precision '{config.train.precision}' is not fp32, bf16 or fp16")
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    """Write the full resolved config as YAML."""
+    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
