@@ -26,7 +26,9 @@ class Detections:
         return int(self.scores.shape[0])
 
     @classmethod
-    def empty(cls, image_size: tuple[int, int] | None = None, path: str | None = None) -> Detections:
+    def empty(
+        cls, image_size: tuple[int, int] | None = None, path: str | None = None
+    ) -> Detections:
         return cls(
             boxes=np.zeros((0, 4), np.float32),
             scores=np.zeros((0,), np.float32),
@@ -41,3 +43,21 @@ class Detections:
         return np.concatenate(
             [self.labels[:, None].astype(np.float32), self.boxes, self.scores[:, None]], axis=1
         )
+
+
+@dataclass
+class ImageRecord:
+    """One annotated image, identical whichever format (COCO, VOC, YOLO) it was read from.
+
+    ``boxes`` [n, 4] float32 xyxy in original pixels, ``labels`` [n] int64 contiguous class
+    indices, ``ignore_boxes`` [m, 4] float32 (COCO ``iscrowd``, VOC ``difficult`` when ignored).
+    """
+
+    path: str
+    width: int
+    height: int
+    boxes: np.ndarray
+    labels: np.ndarray
+    ignore_boxes: np.ndarray
+    image_id: int
+    file_name: str

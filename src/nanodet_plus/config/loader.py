@@ -95,7 +95,8 @@ def _from_dict(cls: type, data: dict, where: str = "") -> Any:
         path = f"{where}.{key}" if where else str(key)
         if key not in hints:
             close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(names)})"
+            known = ", ".join(names)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (known keys: {known})"
             raise ConfigError(f"unknown config key '{path}'{hint}")
         kwargs[key] = _convert(value, hints[key], path)
     return cls(**kwargs)
@@ -234,7 +235,8 @@ def validate(config: Config) -> None:
     names = config.class_names
     if names is not None and len(names) != config.model.num_classes:
         raise ConfigError(
-            f"class_names has {len(names)} names but model.num_classes is {config.model.num_classes}"
+            f"class_names has {len(names)} names but model.num_classes is "
+            f"{config.model.num_classes}"
         )
     if config.model.backbone.model_size not in ("0.5x", "1.0x", "1.5x", "2.0x"):
         raise ConfigError(

@@ -1,1 +1,1 @@
-"""ops."""
+"""Pure tensor functions: centre priors, box conversions, IoU, NMS."""
