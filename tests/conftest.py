@@ -1,0 +1,38 @@
+"""Fixtures shared by every test: paths to the read-only shared data and the reference vectors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared`` beside the repository; CI always has it, so its absence is a failure."""
+    assert SHARED.is_dir(), f"shared data folder not found at {SHARED}"
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def reference_dir(shared_dir: Path) -> Path:
+    return shared_dir / "data" / "reference"
+
+
+@pytest.fixture(scope="session")
+def samples_dir(shared_dir: Path) -> Path:
+    return shared_dir / "data" / "official-samples"
+
+
+@pytest.fixture(scope="session")
+def reference_expected(reference_dir: Path) -> dict:
+    return json.loads((reference_dir / "nanodet-plus-m_320_expected.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def reference_weights(reference_dir: Path) -> Path:
+    return reference_dir / "nanodet-plus-m_320_weights.pth"
