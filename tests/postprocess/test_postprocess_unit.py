@@ -1,0 +1,90 @@
+"""Behaviour of NMS, decoding and post-processing on small hand-made inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from nanodet_plus.ops.nms import batched_nms, top_k_per_group
+from nanodet_plus.ops.priors import num_points
+from nanodet_plus.postprocess import decode, postprocess
+from nanodet_plus.runtime.base import ModelMeta
+
+STRIDES = (8, 16, 32, 64)
+
+
+def test_nms_suppresses_within_class_only():
+    boxes = torch.tensor([[0, 0, 10, 10], [0, 0, 10, 9], [0, 0, 10, 9.5]], dtype=torch.float32)
+    scores = torch.tensor([0.9, 0.8, 0.7])
+    same_class = batched_nms(boxes, scores, torch.tensor([0, 0, 0]), 0.6)
+    assert same_class.tolist() == [0]
+    other_class = batched_nms(boxes, scores, torch.tensor([0, 1, 0]), 0.6)
+    assert other_class.tolist() == [0, 1]
+
+
+def test_nms_keeps_iou_equal_to_threshold():
+    boxes = torch.tensor([[0, 0, 10, 10], [0, 0, 10, 5]], dtype=torch.float32)
+    keep = batched_nms(boxes, torch.tensor([0.9, 0.8]), torch.tensor([3, 3]), 0.5)
+    assert keep.tolist() == [0, 1]
+
+
+def test_nms_empty():
+    keep = batched_nms(torch.zeros((0, 4)), torch.zeros(0), torch.zeros(0, dtype=torch.long), 0.6)
+    assert keep.shape == (0,)
+
+
+def test_top_k_per_group_keeps_rank_order():
+    groups = torch.tensor([1, 0, 1, 1, 0, 2, 1])
+    assert top_k_per_group(groups, 2).tolist() == [True, True, True, False, True, True, False]
+
+
+def _raw_with_one_object(num_classes: int, input_hw: tuple[int, int]) -> np.ndarray:
+    """Raw output with every logit very negative except one point, class 2, box bins at 2."""
+    n = num_points(input_hw, STRIDES)
+    raw = np.full((1, n, num_classes + 32), -20.0, np.float32)
+    raw[0, 0, 2] = 3.0
+    raw[0, 0, num_classes:].reshape(4, 8)[:, 2] = 20.0
+    return raw
+
+
+def test_decode_box_and_sigmoid_flag():
+    meta = ModelMeta(num_classes=3)
+    raw = _raw_with_one_object(3, (64, 64))
+    # point 0 (stride 8) at the origin, distances of 2 bins -> (0,0,16,16) after clamping
+    scores, boxes = decode(raw, meta, (64, 64))
+    assert torch.allclose(boxes[0, 0], torch.tensor([0.0, 0.0, 16.0, 16.0]), atol=1e-4)
+    assert scores[0, 0, 2] == pytest.approx(1 / (1 + np.exp(-3.0)), abs=1e-6)
+    raw[0, 0, 2] = 0.7
+    scores_done, _ = decode(raw, ModelMeta(num_classes=3, scores_are_sigmoid=True), (64, 64))
+    assert scores_done[0, 0, 2] == pytest.approx(0.7)
+
+
+def test_decode_rejects_wrong_shape():
+    with pytest.raises(ValueError, match="expected"):
+        decode(np.zeros((1, 10, 35), np.float32), ModelMeta(num_classes=3), (64, 64))
+
+
+def test_postprocess_maps_back_and_names():
+    meta = ModelMeta(num_classes=3, class_names=["a", "b", "c"])
+    raw = np.concatenate([_raw_with_one_object(3, (64, 64))] * 2)
+    raw[1, 0, 2] = -20.0  # second image: nothing above threshold
+    warp = np.diag([0.5, 0.25, 1.0])  # original 128x256 (w x h) -> 64x64
+    dets = postprocess(raw, meta, (64, 64), [warp, warp], [(128, 256), (128, 256)])
+    assert len(dets[0]) == 1 and len(dets[1]) == 0
+    np.testing.assert_allclose(dets[0].boxes[0], [0, 0, 32, 64], atol=1e-3)
+    assert dets[0].names == ["c"] and dets[0].labels.tolist() == [2]
+    assert dets[1].boxes.shape == (0, 4)
+
+
+def test_postprocess_multilabel_and_max_det():
+    meta = ModelMeta(num_classes=3)
+    raw = _raw_with_one_object(3, (64, 64))
+    raw[0, :, :3] = 1.0  # every point and class is a candidate
+    raw[0, 0, 0] = 4.0
+    dets = postprocess(raw, meta, (64, 64), [np.eye(3)], [(64, 64)], max_det=5)
+    assert len(dets[0]) == 5
+    assert dets[0].labels[0] == 0 and dets[0].scores[0] == pytest.approx(1 / (1 + np.exp(-4)))
+    strict = postprocess(raw, meta, (64, 64), [np.eye(3)], [(64, 64)],
+                         score_thr=float(torch.tensor(1.0).sigmoid()))
+    assert strict[0].labels.tolist() == [0]
