@@ -1,0 +1,145 @@
+"""Inference preprocessing shared by every runtime: warp, normalise, CHW, pad into one batch.
+
+Follows the official evaluation pipeline (reference-spec §12.2-12.4): the image is produced with
+``cv2.warpPerspective`` and the resize matrix (never ``cv2.resize``, whose sampling differs),
+normalised in float32 as ``(img / 255 - mean / 255) / (std / 255)`` with BGR mean/std, and
+padded with zeros at the bottom and right to a multiple of 32 after normalisation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from nanodet_plus.config.schema import BGR_MEAN, BGR_STD
+from nanodet_plus.data.transforms.geometry import resize_matrix
+
+PAD_DIVISOR = 32
+
+
+@dataclass
+class PreparedBatch:
+    """A network-ready batch and what post-processing needs to map boxes back.
+
+    ``images`` ``[B, 3, H, W]`` float32; ``warp_matrices[i]`` maps image i's original pixels to
+    input pixels; ``orig_sizes[i]`` is its original ``(width, height)``.
+    """
+
+    images: np.ndarray
+    warp_matrices: list[np.ndarray]
+    orig_sizes: list[tuple[int, int]]
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        """``(H, W)`` of the padded input tensor, which fixes the centre priors."""
+        return int(self.images.shape[2]), int(self.images.shape[3])
+
+
+def warp_image(
+    image: np.ndarray, input_size: tuple[int, int], keep_ratio: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The image warped to the network input and its 3x3 warp matrix (original -> input)."""
+    height, width = image.shape[:2]
+    matrix, out_wh = resize_matrix((width, height), tuple(input_size), keep_ratio)
+    warped = cv2.warpPerspective(image, matrix, out_wh)
+    return warped, matrix
+
+
+def normalize(
+    image: np.ndarray,
+    mean: Sequence[float] = BGR_MEAN,
+    std: Sequence[float] = BGR_STD,
+) -> np.ndarray:
+    """Float32 HWC image normalised like the official pipeline (BGR mean/std on a 0-255 scale)."""
+    mean_unit = np.asarray(mean, dtype=np.float32).reshape(1, 1, 3) / np.float32(255)
+    std_unit = np.asarray(std, dtype=np.float32).reshape(1, 1, 3) / np.float32(255)
+    scaled = image.astype(np.float32) / np.float32(255)
+    scaled -= mean_unit
+    scaled /= std_unit
+    return scaled
+
+
+def pad_batch(
+    images_chw: Sequence[np.ndarray],
+    divisor: int = PAD_DIVISOR,
+    min_wh: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Stack CHW images, zero-padding bottom/right to the largest H and W rounded up to ``divisor``.
+
+    ``min_wh`` forces at least that ``(width, height)``, for graphs exported with a fixed shape.
+    """
+    if not images_chw:
+        raise ValueError("no images to batch")
+    channels = images_chw[0].shape[0]
+    if any(img.shape[0] != channels for img in images_chw):
+        raise ValueError("images in one batch must have the same number of channels")
+    height = max(img.shape[1] for img in images_chw)
+    width = max(img.shape[2] for img in images_chw)
+    if divisor > 0:
+        height = -(-height // divisor) * divisor
+        width = -(-width // divisor) * divisor
+    if min_wh is not None:
+        width, height = max(width, int(min_wh[0])), max(height, int(min_wh[1]))
+    batch = np.zeros((len(images_chw), channels, height, width), dtype=np.float32)
+    for i, img in enumerate(images_chw):
+        batch[i, :, : img.shape[1], : img.shape[2]] = img
+    return batch
+
+
+def preprocess(
+    images: Sequence[np.ndarray],
+    input_size: tuple[int, int],
+    *,
+    keep_ratio: bool = False,
+    mean: Sequence[float] = BGR_MEAN,
+    std: Sequence[float] = BGR_STD,
+    divisor: int = PAD_DIVISOR,
+    min_wh: tuple[int, int] | None = None,
+) -> PreparedBatch:
+    """BGR uint8 HWC images -> one padded, normalised ``[B, 3, H, W]`` batch plus mapping info.
+
+    ``input_size`` is ``(width, height)``. Grayscale (HW) and BGRA images are converted to BGR.
+    """
+    chw_images, matrices, sizes = [], [], []
+    for image in images:
+        image = as_bgr(image)
+        warped, matrix = warp_image(image, input_size, keep_ratio)
+        chw_images.append(normalize(warped, mean, std).transpose(2, 0, 1))
+        matrices.append(matrix)
+        sizes.append((int(image.shape[1]), int(image.shape[0])))
+    return PreparedBatch(pad_batch(chw_images, divisor, min_wh), matrices, sizes)
+
+
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """A 3-channel uint8 BGR view of ``image`` (gray and BGRA inputs are converted)."""
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"expected a numpy image, got {type(image).__name__}")
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an HxWx3 BGR image, got shape {image.shape}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got {image.dtype}")
+    return image
+
+
+class ImageReadError(ValueError):
+    """An image file exists but cannot be decoded."""
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode an image file to BGR uint8; clear errors naming the file when missing or corrupt."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: image not found")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise ImageReadError(f"{path}: not a readable image")
+    return image

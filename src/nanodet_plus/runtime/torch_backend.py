@@ -1,0 +1,148 @@
+"""PyTorch backend: runs a NanoDet-Plus ``nn.Module`` or checkpoint file under inference mode."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from nanodet_plus.config.schema import Config
+from nanodet_plus.runtime.base import ModelMeta
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"``/None -> cuda if available else cpu; a clear error when cuda is missing."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    return resolved
+
+
+def _head_of(model: nn.Module) -> nn.Module:
+    head = getattr(model, "head", None)
+    if head is None or not hasattr(head, "num_classes"):
+        raise TypeError(f"{type(model).__name__} has no NanoDet-Plus head (model.head)")
+    return head
+
+
+def meta_from_model(model: nn.Module, config: Config | None = None) -> ModelMeta:
+    """ModelMeta of a PyTorch model: head geometry and loaded ``project``, data settings of
+    ``config`` (input size, normalisation, class names) when given."""
+    head = _head_of(model)
+    project = getattr(getattr(head, "distribution_project", None), "project", None)
+    meta = ModelMeta(
+        num_classes=int(head.num_classes),
+        strides=tuple(int(s) for s in head.strides),
+        reg_max=int(head.reg_max),
+        project=None if project is None else project.detach().float().cpu().tolist(),
+    )
+    if isinstance(config, Config):
+        meta.input_size = tuple(config.data.input_size)
+        meta.keep_ratio = bool(config.data.keep_ratio)
+        meta.mean = tuple(config.data.mean)
+        meta.std = tuple(config.data.std)
+        meta.class_names = list(config.class_names) if config.class_names else None
+    if meta.class_names is None and meta.num_classes == 80:
+        from nanodet_plus.data.coco_classes import COCO_CLASSES
+
+        meta.class_names = list(COCO_CLASSES)
+    return meta
+
+
+class TorchBackend:
+    """Runs an eval-mode copy of backbone -> fpn -> head; raw logits out (no sigmoid).
+
+    ``fuse=True`` folds BatchNorm into the convolutions (same outputs within float rounding,
+    fewer ops). The given model itself is never switched to eval mode or modified.
+    """
+
+    name = "torch"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        device: str | torch.device | None = "cpu",
+        fuse: bool = False,
+        config: Config | None = None,
+        meta: ModelMeta | None = None,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.meta = meta if meta is not None else meta_from_model(model, config)
+        if hasattr(model, "inference_model"):
+            graph = model.inference_model(sigmoid_scores=False, fuse=fuse)
+        elif fuse:
+            from nanodet_plus.models.fuse import fuse_conv_bn
+
+            graph = fuse_conv_bn(model)
+        else:
+            import copy
+
+            graph = copy.deepcopy(model).eval()
+        self.model = graph.to(self.device).eval()
+
+    def infer_tensor(self, batch: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """``[B, 3, H, W]`` float32 -> raw ``[B, N, C + 4(R + 1)]`` on the backend's device."""
+        images = torch.as_tensor(batch, dtype=torch.float32)
+        with torch.inference_mode():
+            return self.model(images.to(self.device, non_blocking=True))
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """The Backend protocol: numpy in, numpy out."""
+        return self.infer_tensor(batch).float().cpu().numpy()
+
+
+def config_from_checkpoint(checkpoint: Any) -> Config | None:
+    """The config stored by our trainer (``checkpoint["config"]``), or None."""
+    from nanodet_plus.config.loader import load_config
+
+    stored = checkpoint.get("config") if isinstance(checkpoint, dict) else None
+    if isinstance(stored, (dict, Config)):
+        return load_config(stored)
+    return None
+
+
+def create_backend(
+    path: str | Path,
+    *,
+    config: str | Path | Config | dict | None = None,
+    device: str | torch.device | None = "cpu",
+    fuse: bool = False,
+    **_ignored: Any,
+) -> TorchBackend:
+    """Open a ``.pth``/``.ckpt``/``.pt`` checkpoint: official weight or Lightning file, or ours.
+
+    ``config`` (preset name, YAML, dict or Config) describes the architecture; our own
+    checkpoints carry it under ``"config"``, official files need it given.
+    """
+    from nanodet_plus.config.loader import load_config
+    from nanodet_plus.models.factory import build_model
+    from nanodet_plus.models.weights import load_weights
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc})") from None
+    if config is not None:
+        resolved = load_config(config)
+    else:
+        resolved = config_from_checkpoint(checkpoint)
+        if resolved is None:
+            raise ValueError(
+                f"{path}: the checkpoint holds no config; give one (a preset such as "
+                "nanodet-plus-m_416, or a YAML file)"
+            )
+    model = build_model(resolved, aux=False)
+    load_weights(model, checkpoint)
+    return TorchBackend(model, device=device, fuse=fuse, config=resolved)
