@@ -1,1 +1,6 @@
-"""assigners."""
+"""Label assignment: which prior learns which ground-truth box."""
+
+from nanodet_plus.assigners.dsl import Assignment, DynamicSoftLabelAssigner
+from nanodet_plus.assigners.targets import AssignTargets, build_targets
+
+__all__ = ["AssignTargets", "Assignment", "DynamicSoftLabelAssigner", "build_targets"]
