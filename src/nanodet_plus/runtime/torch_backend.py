@@ -125,24 +125,18 @@ def create_backend(
     """
     from nanodet_plus.config.loader import load_config
     from nanodet_plus.models.factory import build_model
-    from nanodet_plus.models.weights import load_weights
+    from nanodet_plus.models.weights import load_weights, read_checkpoint
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc})") from None
     if config is not None:
         resolved = load_config(config)
     else:
-        resolved = config_from_checkpoint(checkpoint)
+        resolved = config_from_checkpoint(read_checkpoint(path))
         if resolved is None:
             raise ValueError(
                 f"{path}: the checkpoint holds no config; give one (a preset such as "
                 "nanodet-plus-m_416, or a YAML file)"
             )
     model = build_model(resolved, aux=False)
-    load_weights(model, checkpoint)
+    load_weights(model, path)
     return TorchBackend(model, device=device, fuse=fuse, config=resolved)
