@@ -1,0 +1,215 @@
+"""The NanoDet-Plus detector: backbone, Ghost-PAN, head and the training-only AGM (§1, §6)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from nanodet_plus.config.schema import ModelConfig
+from nanodet_plus.models.backbones.shufflenetv2 import ShuffleNetV2
+from nanodet_plus.models.heads.nanodet_plus_head import NanoDetPlusHead
+from nanodet_plus.models.heads.simple_conv_head import SimpleConvHead
+from nanodet_plus.models.necks.ghost_pan import GhostPAN
+
+AUX_PREFIXES = ("aux_fpn.", "aux_head.")
+
+
+def is_training_only_key(key: str) -> bool:
+    """True for state-dict keys of the Assign Guidance Module (absent from deploy files)."""
+    return key.startswith(AUX_PREFIXES)
+
+
+def build_backbone(config: ModelConfig) -> ShuffleNetV2:
+    """The ShuffleNetV2 named by ``config.backbone``."""
+    cfg = config.backbone
+    if cfg.name != "ShuffleNetV2":
+        raise ValueError(f"unsupported backbone '{cfg.name}' (supported: ShuffleNetV2)")
+    return ShuffleNetV2(cfg.model_size, cfg.out_stages, cfg.with_last_conv, cfg.activation)
+
+
+def build_neck(config: ModelConfig) -> GhostPAN:
+    """The Ghost-PAN named by ``config.neck``."""
+    cfg = config.neck
+    if cfg.name != "GhostPAN":
+        raise ValueError(f"unsupported neck '{cfg.name}' (supported: GhostPAN)")
+    return GhostPAN(
+        cfg.in_channels, cfg.out_channels, use_depthwise=cfg.use_depthwise,
+        kernel_size=cfg.kernel_size, expand=cfg.expand, num_blocks=cfg.num_blocks,
+        use_res=cfg.use_res, num_extra_level=cfg.num_extra_level,
+        upsample_mode=cfg.upsample_mode, activation=cfg.activation,
+    )
+
+
+class NanoDetPlus(nn.Module):
+    """NanoDet-Plus; ``model(images)`` gives raw ``[B, N, C + 4 * (reg_max + 1)]`` logits.
+
+    Submodules (and state-dict prefixes): ``backbone``, ``fpn``, ``head`` and, when
+    ``config.aux_head`` is set, ``aux_fpn`` (a deep copy of ``fpn``) and ``aux_head``.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        head_cfg = config.head
+        self.backbone = build_backbone(config)
+        if tuple(config.neck.in_channels) != tuple(self.backbone.out_channels):
+            raise ValueError(
+                f"neck.in_channels {list(config.neck.in_channels)} do not match the backbone "
+                f"outputs {list(self.backbone.out_channels)} (model_size "
+                f"{config.backbone.model_size})"
+            )
+        self.fpn = build_neck(config)
+        if head_cfg.name != "NanoDetPlusHead":
+            raise ValueError(f"unsupported head '{head_cfg.name}' (supported: NanoDetPlusHead)")
+        self.head = NanoDetPlusHead(
+            config.num_classes, head_cfg.input_channel, head_cfg.feat_channels,
+            head_cfg.stacked_convs, head_cfg.kernel_size, head_cfg.strides,
+            conv_type=head_cfg.conv_type, norm=head_cfg.norm, reg_max=head_cfg.reg_max,
+            activation=head_cfg.activation,
+        )
+        self.aux_fpn: GhostPAN | None = None
+        self.aux_head: SimpleConvHead | None = None
+        aux_cfg = config.aux_head
+        if aux_cfg is not None:
+            if aux_cfg.name != "SimpleConvHead":
+                raise ValueError(
+                    f"unsupported aux head '{aux_cfg.name}' (supported: SimpleConvHead)"
+                )
+            self.aux_fpn = copy.deepcopy(self.fpn)
+            self.aux_head = SimpleConvHead(
+                config.num_classes, aux_cfg.input_channel, aux_cfg.feat_channels,
+                aux_cfg.stacked_convs, head_cfg.strides, norm=aux_cfg.norm,
+                num_groups=aux_cfg.num_groups, reg_max=head_cfg.reg_max,
+                activation=aux_cfg.activation,
+            )
+        self.detach_epoch = config.detach_epoch
+        self.epoch = 0
+        self.__dict__["_criterion"] = None
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.num_classes
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        return tuple(self.config.head.strides)
+
+    @property
+    def reg_max(self) -> int:
+        return self.config.head.reg_max
+
+    @property
+    def has_aux(self) -> bool:
+        """Whether the training-only Assign Guidance Module is built."""
+        return self.aux_head is not None
+
+    def forward(self, images: torch.Tensor, sigmoid_scores: bool = False) -> torch.Tensor:
+        """Inference path (both modes): backbone -> fpn -> head, raw ``[B, N, C + 32]``.
+
+        With ``sigmoid_scores`` the C class channels hold probabilities (official export layout).
+        """
+        return self.head(self.fpn(self.backbone(images)), sigmoid_scores=sigmoid_scores)
+
+    def forward_train(
+        self, images: torch.Tensor, epoch: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(head_out, aux_out or None)`` for training.
+
+        From ``detach_epoch`` on, the AGM branch sees detached backbone and fpn features, so its
+        losses no longer reach the backbone and the main fpn. AGM input is [fpn, aux_fpn].
+        """
+        epoch = self.epoch if epoch is None else epoch
+        feats = self.backbone(images)
+        fpn_feats = self.fpn(feats)
+        head_out = self.head(fpn_feats)
+        if self.aux_fpn is None or self.aux_head is None:
+            return head_out, None
+        detach = epoch >= self.detach_epoch
+        if detach:
+            aux_feats = self.aux_fpn([f.detach() for f in feats])
+            main_feats: Sequence[torch.Tensor] = [f.detach() for f in fpn_feats]
+        else:
+            aux_feats = self.aux_fpn(feats)
+            main_feats = fpn_feats
+        dual = [torch.cat([main, aux], dim=1) for main, aux in zip(main_feats, aux_feats)]
+        return head_out, self.aux_head(dual)
+
+    @property
+    def criterion(self) -> nn.Module:
+        """The NanoDet-Plus loss (built once, on first use; not part of the state dict)."""
+        if self.__dict__["_criterion"] is None:
+            from nanodet_plus.losses.criterion import NanoDetPlusCriterion
+
+            self.__dict__["_criterion"] = NanoDetPlusCriterion(self.config)
+        return self.__dict__["_criterion"]
+
+    def training_losses(
+        self,
+        images: torch.Tensor,
+        gt_boxes: list[torch.Tensor],
+        gt_labels: list[torch.Tensor],
+        epoch: int | None = None,
+        gt_ignore: list[torch.Tensor] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Forward in training mode and return the loss dict (``loss`` is the total)."""
+        head_out, aux_out = self.forward_train(images, epoch)
+        return self.criterion(
+            head_out,
+            aux_out,
+            input_hw=tuple(images.shape[-2:]),
+            gt_boxes=gt_boxes,
+            gt_labels=gt_labels,
+            gt_ignore=gt_ignore,
+            project=self.head.distribution_project.project,
+        )
+
+    def deploy_state_dict(self) -> dict[str, torch.Tensor]:
+        """Inference-only weights: the state dict without ``aux_fpn.*`` / ``aux_head.*``."""
+        return {k: v for k, v in self.state_dict().items() if not is_training_only_key(k)}
+
+    def inference_model(self, sigmoid_scores: bool = False, fuse: bool = False) -> InferenceModel:
+        """An eval-mode copy of backbone/fpn/head (BatchNorm folded with ``fuse``)."""
+        return InferenceModel(self, sigmoid_scores=sigmoid_scores, fuse=fuse)
+
+
+class InferenceModel(nn.Module):
+    """backbone -> fpn -> head only, for export and deployment; its state dict has deploy keys.
+
+    ``sigmoid_scores=True`` gives the official export layout (sigmoid class channels, raw box
+    logits). By default it holds an eval-mode deep copy of the weights (``share=True`` reuses the
+    model's modules and leaves their mode alone); ``fuse=True`` also folds BatchNorm into convs.
+    """
+
+    def __init__(
+        self,
+        model: NanoDetPlus,
+        sigmoid_scores: bool = False,
+        fuse: bool = False,
+        share: bool = False,
+    ) -> None:
+        super().__init__()
+        self.config = model.config
+        self.sigmoid_scores = sigmoid_scores
+        modules = nn.ModuleList([model.backbone, model.fpn, model.head])
+        if fuse:
+            from nanodet_plus.models.fuse import fuse_conv_bn
+
+            modules = fuse_conv_bn(modules)
+        elif not share:
+            modules = copy.deepcopy(modules).eval()
+        self.backbone, self.fpn, self.head = modules[0], modules[1], modules[2]
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.num_classes
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        return tuple(self.config.head.strides)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``[B, 3, H, W]`` -> ``[B, N, C + 32]`` (class channels sigmoid if configured)."""
+        return self.head(self.fpn(self.backbone(images)), sigmoid_scores=self.sigmoid_scores)

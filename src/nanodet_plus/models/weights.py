@@ -1,0 +1,294 @@
+"""Load weights into a NanoDet-Plus model from every checkpoint layout in use.
+
+Accepted layouts (reference-spec §15.1-15.2):
+- official "weight" files ``{"state_dict": {key: tensor}}`` and bare state dicts;
+- official Lightning ``.ckpt`` files (``model.*`` live and ``avg_model.*`` EMA keys);
+- ``module.``-prefixed keys (DataParallel / DDP);
+- this project's training checkpoints ``{"model": state_dict, "ema": state_dict, ...}``.
+
+EMA weights are preferred when present. Files without the training-only ``aux_fpn.*`` /
+``aux_head.*`` keys (deploy files) leave the model's own AGM weights in place.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nanodet_plus.models.detector import is_training_only_key
+
+logger = logging.getLogger(__name__)
+
+MODEL_PREFIXES = ("backbone.", "fpn.", "head.", "aux_fpn.", "aux_head.")
+IMAGENET_URLS = {
+    "0.5x": "https://download.pytorch.org/models/shufflenetv2_x0.5-f707e7126e.pth",
+    "1.0x": "https://download.pytorch.org/models/shufflenetv2_x1-5666bf0f80.pth",
+    "1.5x": "https://download.pytorch.org/models/shufflenetv2_x1_5-3c479a10.pth",
+    "2.0x": "https://download.pytorch.org/models/shufflenetv2_x2_0-8be3c8ee.pth",
+}
+
+
+class WeightsError(ValueError):
+    """A weights file cannot be read or does not fit the model; the message names the file."""
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_weights` did."""
+
+    source: str
+    layout: str = "state_dict"
+    used_ema: bool = False
+    loaded: int = 0
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    shape_mismatch: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(
+        default_factory=list
+    )
+    kept_aux: bool = False  # deploy file: the model's AGM weights were kept
+    dropped_aux: bool = False  # the file's AGM weights were dropped (model has no AGM)
+
+    @property
+    def reinitialised(self) -> list[str]:
+        """Keys that kept the model's fresh init because their shapes differ (non-strict)."""
+        return [key for key, _, _ in self.shape_mismatch]
+
+    def summary(self) -> str:
+        """One line for logs and CLI output."""
+        parts = [f"loaded {self.loaded} tensors from {self.source} ({self.layout}"]
+        parts[0] += ", EMA weights)" if self.used_ema else ")"
+        if self.kept_aux:
+            parts.append("no training-only aux weights in the file: kept the model's own")
+        if self.dropped_aux:
+            parts.append("ignored the file's training-only aux weights")
+        if self.shape_mismatch:
+            parts.append(f"{len(self.shape_mismatch)} re-initialised (shape differs)")
+        if self.missing:
+            parts.append(f"{len(self.missing)} missing (kept the model's)")
+        if self.unexpected:
+            parts.append(f"{len(self.unexpected)} unexpected (ignored)")
+        return "; ".join(parts)
+
+
+def _first(keys: list[str], limit: int = 5) -> str:
+    shown = ", ".join(keys[:limit])
+    return f"{shown}, ... ({len(keys)} in all)" if len(keys) > limit else shown
+
+
+def _is_tensor_dict(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and bool(obj) and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
+    )
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """``torch.load(weights_only=True)`` with one-line errors naming the file."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    if not path.is_file():
+        raise WeightsError(f"{path}: not a file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(f"{path}: not a readable PyTorch checkpoint ({reason})") from None
+    if not isinstance(obj, Mapping):
+        raise WeightsError(f"{path}: not a checkpoint (holds a {type(obj).__name__}, not a dict)")
+    return dict(obj)
+
+
+def _strip_prefix(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in state.items()}
+
+
+def extract_state_dict(
+    checkpoint: Mapping[str, Any], prefer_ema: bool = True, source: str = "checkpoint"
+) -> tuple[dict[str, torch.Tensor], str, bool]:
+    """``(state_dict with model keys, layout name, used_ema)`` from any supported layout."""
+    used_ema = False
+    if prefer_ema and _is_tensor_dict(checkpoint.get("ema")):
+        return dict(checkpoint["ema"]), "training checkpoint", True
+    if _is_tensor_dict(checkpoint.get("model")):
+        return dict(checkpoint["model"]), "training checkpoint", False
+    if _is_tensor_dict(checkpoint.get("ema")):
+        return dict(checkpoint["ema"]), "training checkpoint", True
+    if isinstance(checkpoint.get("state_dict"), Mapping):
+        state = dict(checkpoint["state_dict"])
+        layout = "lightning checkpoint" if "pytorch-lightning_version" in checkpoint else (
+            "weight file"
+        )
+    elif _is_tensor_dict(checkpoint):
+        state, layout = dict(checkpoint), "state dict"
+    else:
+        keys = ", ".join(map(str, list(checkpoint)[:6]))
+        raise WeightsError(f"{source}: no state dict found (top-level keys: {keys})")
+    state = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if any(k.startswith("module.") for k in state):
+        state = _strip_prefix(state, "module.")
+    ema = {k[len("avg_model."):]: v for k, v in state.items() if k.startswith("avg_model.")}
+    live = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+    if ema or live:
+        layout = "lightning checkpoint"
+        if ema and prefer_ema:
+            state = {**live, **ema}
+            used_ema = True
+        else:
+            state = live or ema
+            used_ema = not live
+    if any(k.startswith("module.") for k in state):
+        state = _strip_prefix(state, "module.")
+    if not any(k.startswith(MODEL_PREFIXES) for k in state):
+        raise WeightsError(
+            f"{source}: not a NanoDet-Plus state dict (first keys: {_first(list(state), 3)})"
+        )
+    return state, layout, used_ema
+
+
+def load_weights(
+    model: nn.Module,
+    path_or_state_dict: str | Path | Mapping[str, Any],
+    strict: bool = True,
+    prefer_ema: bool = True,
+) -> LoadReport:
+    """Load a checkpoint into ``model`` by key name and return what happened.
+
+    ``strict=True`` raises :class:`WeightsError` on missing, unexpected or shape-conflicting
+    keys (a deploy file's absent aux keys are fine). ``strict=False`` loads what fits: tensors
+    whose shape differs (e.g. another class count) keep the model's fresh initialisation.
+    """
+    if isinstance(path_or_state_dict, Mapping):
+        source = "<state dict>"
+        checkpoint = dict(path_or_state_dict)
+    else:
+        source = str(path_or_state_dict)
+        checkpoint = read_checkpoint(path_or_state_dict)
+    state, layout, used_ema = extract_state_dict(checkpoint, prefer_ema, source)
+    report = LoadReport(source=source, layout=layout, used_ema=used_ema)
+    if used_ema:
+        logger.info("%s: using the EMA weights", source)
+
+    own = model.state_dict()
+    file_has_aux = any(is_training_only_key(k) for k in state)
+    model_has_aux = any(is_training_only_key(k) for k in own)
+    if model_has_aux and not file_has_aux:
+        report.kept_aux = True
+    if file_has_aux and not model_has_aux:
+        report.dropped_aux = True
+        state = {k: v for k, v in state.items() if not is_training_only_key(k)}
+
+    to_load: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if key not in own:
+            report.unexpected.append(key)
+        elif tuple(value.shape) != tuple(own[key].shape):
+            report.shape_mismatch.append((key, tuple(value.shape), tuple(own[key].shape)))
+        else:
+            to_load[key] = value
+    report.missing = [
+        k for k in own if k not in state and not (report.kept_aux and is_training_only_key(k))
+    ]
+    if strict and (report.missing or report.unexpected or report.shape_mismatch):
+        raise WeightsError(_mismatch_message(source, report))
+    model.load_state_dict(to_load, strict=False)
+    report.loaded = len(to_load)
+    if report.kept_aux:
+        logger.info("%s: deploy file without aux weights; kept the model's AGM weights", source)
+    for key, file_shape, model_shape in report.shape_mismatch:
+        logger.warning(
+            "%s: %s has shape %s in the file but %s in the model; kept the fresh init",
+            source, key, list(file_shape), list(model_shape),
+        )
+    if report.missing:
+        logger.warning("%s: missing keys kept from the model: %s", source, _first(report.missing))
+    if report.unexpected:
+        logger.warning("%s: unexpected keys ignored: %s", source, _first(report.unexpected))
+    logger.info("%s", report.summary())
+    return report
+
+
+def _mismatch_message(source: str, report: LoadReport) -> str:
+    parts = []
+    if report.missing:
+        parts.append(f"{len(report.missing)} missing keys ({_first(report.missing)})")
+    if report.unexpected:
+        parts.append(f"{len(report.unexpected)} unexpected keys ({_first(report.unexpected)})")
+    if report.shape_mismatch:
+        shown = "; ".join(
+            f"{k}: file {list(f)} vs model {list(m)}" for k, f, m in report.shape_mismatch[:4]
+        )
+        count = len(report.shape_mismatch)
+        more = f" ... ({count} in all)" if count > 4 else ""
+        parts.append(f"{len(report.shape_mismatch)} shape conflicts ({shown}{more})")
+    hint = " Use strict=False to load what fits (e.g. fine-tuning with another class count)."
+    return f"{source} does not fit the model: " + "; ".join(parts) + "." + hint
+
+
+def imagenet_cache_path(model_size: str) -> Path:
+    """Where torch.hub keeps (and this loader looks for) the torchvision ImageNet weights."""
+    filename = IMAGENET_URLS[model_size].rsplit("/", 1)[1]
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
+def _download_imagenet(model_size: str) -> dict[str, torch.Tensor]:
+    url = IMAGENET_URLS[model_size]
+    return torch.hub.load_state_dict_from_url(
+        url, map_location="cpu", progress=False, weights_only=True
+    )
+
+
+def load_imagenet_backbone(model: nn.Module, source: str | Path = "imagenet") -> int:
+    """Load torchvision ShuffleNetV2 ImageNet weights into ``model.backbone``; returns the count.
+
+    ``source`` is ``"imagenet"`` (torch.hub cache, downloaded when online) or a local file.
+    torchvision's ``conv5`` and ``fc`` are ignored, as in the official code.
+    """
+    backbone = getattr(model, "backbone", model)
+    model_size = getattr(backbone, "model_size", None)
+    if str(source) == "imagenet":
+        if model_size not in IMAGENET_URLS:
+            raise WeightsError(f"no ImageNet weights for ShuffleNetV2 size {model_size}")
+        cached = imagenet_cache_path(model_size)
+        if cached.is_file():
+            state = read_checkpoint(cached)
+            origin = str(cached)
+        else:
+            try:
+                state = _download_imagenet(model_size)
+            except OSError as exc:
+                raise WeightsError(
+                    f"cannot download the ImageNet ShuffleNetV2 {model_size} weights ({exc}); "
+                    f"offline, put {cached.name} (from {IMAGENET_URLS[model_size]}) at {cached}, "
+                    "or set model.backbone.pretrained to a local file path"
+                ) from None
+            origin = IMAGENET_URLS[model_size]
+    else:
+        state = read_checkpoint(source)
+        origin = str(source)
+    if isinstance(state.get("state_dict"), Mapping):
+        state = dict(state["state_dict"])
+    state = _strip_prefix(_strip_prefix(state, "module."), "backbone.")
+    own = backbone.state_dict()
+    usable = {
+        k: v for k, v in state.items()
+        if isinstance(v, torch.Tensor) and k in own and tuple(v.shape) == tuple(own[k].shape)
+        and not k.startswith(("conv5.", "fc.", "stage4.conv5."))
+    }
+    conflicts = [
+        k for k, v in state.items()
+        if k in own and isinstance(v, torch.Tensor) and tuple(v.shape) != tuple(own[k].shape)
+    ]
+    if conflicts or not usable:
+        raise WeightsError(
+            f"{origin}: not ShuffleNetV2 {model_size} weights "
+            f"({len(usable)} usable tensors; shape conflicts: {_first(conflicts, 3) or 'none'})"
+        )
+    backbone.load_state_dict(usable, strict=False)
+    logger.info("loaded %d ImageNet backbone tensors from %s", len(usable), origin)
+    return len(usable)
