@@ -1,0 +1,147 @@
+"""Model metadata that travels with exported files: ONNX metadata_props, OpenVINO rt_info or a
+sidecar ``.json``, so that a runtime can post-process without the training config."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from nanodet_plus import __version__
+from nanodet_plus.runtime.base import ModelMeta
+
+LOGGER = logging.getLogger(__name__)
+
+FORMAT_TAG = "nanodet-plus"
+LAYOUTS = ("flat", "per-level", "end2end")
+_TUPLE_FIELDS = {"input_size", "strides", "mean", "std"}
+
+
+def meta_to_dict(meta: ModelMeta) -> dict[str, Any]:
+    """A JSON-ready dict of ``meta`` plus the format tag and the package version."""
+    data = asdict(meta)
+    for key in _TUPLE_FIELDS:
+        data[key] = list(data[key])
+    data["format"] = FORMAT_TAG
+    data["version"] = __version__
+    return data
+
+
+def meta_from_dict(data: dict[str, Any]) -> ModelMeta:
+    """Rebuild a :class:`ModelMeta` from :func:`meta_to_dict`; unknown keys go to ``extra``."""
+    known = {f.name for f in fields(ModelMeta)}
+    kwargs: dict[str, Any] = {}
+    extra = dict(data.get("extra") or {})
+    for key, value in data.items():
+        if key == "extra":
+            continue
+        if key in known:
+            kwargs[key] = tuple(value) if key in _TUPLE_FIELDS and value is not None else value
+        elif key not in ("format",):
+            extra[key] = value
+    if "num_classes" not in kwargs:
+        raise ValueError("metadata has no num_classes")
+    kwargs["extra"] = extra
+    return ModelMeta(**kwargs)
+
+
+def meta_to_props(meta: ModelMeta) -> dict[str, str]:
+    """Flat string key/values (each value JSON-encoded) for ONNX metadata_props or rt_info."""
+    return {key: json.dumps(value) for key, value in meta_to_dict(meta).items()}
+
+
+def meta_from_props(props: dict[str, str]) -> ModelMeta | None:
+    """Inverse of :func:`meta_to_props`; None when the props are not from this package."""
+    if "format" not in props or "num_classes" not in props:
+        return None
+    decoded = {}
+    for key, value in props.items():
+        try:
+            decoded[key] = json.loads(value)
+        except json.JSONDecodeError:
+            decoded[key] = value
+    if decoded.get("format") != FORMAT_TAG:
+        return None
+    return meta_from_dict(decoded)
+
+
+def sidecar_path(model_path: str | Path) -> Path:
+    """The metadata file beside an exported model: ``model.param`` -> ``model.json``."""
+    return Path(model_path).with_suffix(".json")
+
+
+def write_sidecar(meta: ModelMeta, model_path: str | Path) -> Path:
+    """Write the metadata json beside ``model_path`` and return its path."""
+    path = sidecar_path(model_path)
+    path.write_text(json.dumps(meta_to_dict(meta), indent=2) + "\n")
+    return path
+
+
+def read_sidecar(model_path: str | Path) -> ModelMeta | None:
+    """Metadata from the json beside ``model_path``; None when there is none."""
+    path = sidecar_path(model_path)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON metadata ({exc})") from exc
+    if data.get("format") != FORMAT_TAG:
+        return None
+    return meta_from_dict(data)
+
+
+def layout_of(meta: ModelMeta) -> str:
+    """Output layout of an exported graph: ``flat`` (official), ``per-level`` or ``end2end``."""
+    return str(meta.extra.get("layout", "flat"))
+
+
+def fallback_meta(
+    model_path: str | Path,
+    input_shape: list,
+    output_shape: list,
+    config: Any = None,
+) -> ModelMeta:
+    """Metadata for a file without any (e.g. the official ``export_onnx.py`` output).
+
+    The class count comes from the output's last dimension, the input size from the input
+    shape, everything else from ``config`` (a preset, YAML path or Config) or the defaults.
+    """
+    from nanodet_plus.config.loader import load_config
+    from nanodet_plus.config.schema import Config
+
+    cfg = load_config(config) if config is not None else Config()
+    reg_max = cfg.model.head.reg_max
+    last = output_shape[-1] if output_shape else None
+    if not isinstance(last, int):
+        raise ValueError(f"{model_path}: cannot tell the number of classes from output shape "
+                         f"{output_shape}")
+    num_classes = last - 4 * (reg_max + 1)
+    if num_classes <= 0:
+        raise ValueError(f"{model_path}: output shape {output_shape} is not a NanoDet-Plus output")
+    height, width = input_shape[-2:]
+    fixed = isinstance(height, int) and isinstance(width, int)
+    input_size = (width, height) if fixed else tuple(cfg.data.input_size)
+    batch = input_shape[0] if isinstance(input_shape[0], int) else None
+    names = cfg.class_names if cfg.class_names and len(cfg.class_names) == num_classes else None
+    LOGGER.warning(
+        "%s has no nanodet-plus metadata: assuming %d classes, input %dx%d, sigmoid scores and "
+        "%s defaults", model_path, num_classes, input_size[0], input_size[1],
+        "config" if config is not None else "preset",
+    )
+    return ModelMeta(
+        num_classes=num_classes,
+        class_names=names,
+        input_size=input_size,
+        strides=tuple(cfg.model.head.strides),
+        reg_max=reg_max,
+        mean=tuple(cfg.data.mean),
+        std=tuple(cfg.data.std),
+        keep_ratio=cfg.data.keep_ratio,
+        scores_are_sigmoid=True,
+        fixed_shape=fixed,
+        batch_size=batch,
+        extra={"layout": "flat", "official": True},
+    )

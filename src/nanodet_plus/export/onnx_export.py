@@ -1,0 +1,96 @@
+"""ONNX export with the legacy TorchScript-based exporter, onnxslim simplification and metadata."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from nanodet_plus.export.errors import ExportError, require
+from nanodet_plus.export.meta import meta_from_props, meta_to_props
+from nanodet_plus.runtime.base import ModelMeta
+
+LOGGER = logging.getLogger(__name__)
+
+INPUT_NAME = "data"
+OUTPUT_NAME = "output"
+DEFAULT_OPSET = 11
+QUANT_OPSET = 13
+
+
+def export_onnx(
+    graph: nn.Module,
+    dummy: torch.Tensor,
+    path: Path,
+    meta: ModelMeta,
+    output_names: list[str],
+    *,
+    dynamic: bool = False,
+    simplify: bool = True,
+    opset: int = DEFAULT_OPSET,
+) -> Path:
+    """Trace ``graph`` on ``dummy`` into ``path`` (input ``data``), simplify, attach ``meta``."""
+    onnx = require("onnx", "onnx")
+    dynamic_axes = None
+    if dynamic:
+        dynamic_axes = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"}}
+        for name in output_names:
+            dynamic_axes[name] = {0: "batch", 1: "points"} if name != "detections" else {0: "k"}
+    graph.eval()
+    with torch.no_grad():
+        try:
+            torch.onnx.export(
+                graph,
+                (dummy,),
+                str(path),
+                dynamo=False,
+                opset_version=opset,
+                input_names=[INPUT_NAME],
+                output_names=output_names,
+                dynamic_axes=dynamic_axes,
+                do_constant_folding=True,
+            )
+        except Exception as exc:
+            raise ExportError(f"ONNX export failed: {exc}") from exc
+    model = onnx.load(str(path))
+    if simplify:
+        model = _simplify(model)
+    set_onnx_meta(model, meta)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def _simplify(model):
+    """onnxslim-simplified copy of ``model``; the original when onnxslim is missing or fails."""
+    try:
+        import onnxslim
+    except ImportError:
+        LOGGER.warning("onnxslim is not installed; writing the unsimplified graph "
+                       "(pip install 'nanodet-plus[onnx]')")
+        return model
+    try:
+        return onnxslim.slim(model)
+    except Exception as exc:
+        LOGGER.warning("onnxslim failed (%s); writing the unsimplified graph", exc)
+        return model
+
+
+def set_onnx_meta(model, meta: ModelMeta) -> None:
+    """Replace the model's metadata_props with ``meta`` (JSON-encoded values)."""
+    del model.metadata_props[:]
+    for key, value in meta_to_props(meta).items():
+        entry = model.metadata_props.add()
+        entry.key = key
+        entry.value = value
+    model.producer_name = "nanodet-plus"
+
+
+def read_onnx_meta(path: str | Path) -> ModelMeta | None:
+    """Metadata written by this package into an ONNX file; None for files without it."""
+    onnx = require("onnx", "onnx")
+    model = onnx.load(str(path), load_external_data=False)
+    props = {entry.key: entry.value for entry in model.metadata_props}
+    return meta_from_props(props)
