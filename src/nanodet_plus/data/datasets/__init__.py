@@ -1,1 +1,83 @@
-"""data/datasets."""
+"""Dataset readers (COCO json, Pascal VOC xml, YOLO txt) that all yield :class:`ImageRecord`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from nanodet_plus.config.schema import DataConfig, DatasetConfig
+from nanodet_plus.data.datasets.base import (
+    DatasetError,
+    Issue,
+    LoadReport,
+    RecordSet,
+    load_image,
+    read_image_size,
+)
+from nanodet_plus.data.datasets.coco import load_coco
+from nanodet_plus.data.datasets.voc import load_voc
+from nanodet_plus.data.datasets.yolo import load_yolo
+from nanodet_plus.structures import ImageRecord
+
+if TYPE_CHECKING:
+    from nanodet_plus.data.dataset import DetectionDataset
+
+__all__ = [
+    "DatasetError",
+    "Issue",
+    "LoadReport",
+    "RecordSet",
+    "build_dataset",
+    "load_coco",
+    "load_image",
+    "load_record_set",
+    "load_records",
+    "load_voc",
+    "load_yolo",
+    "read_image_size",
+]
+
+
+def load_record_set(
+    dataset_config: DatasetConfig,
+    class_names: Sequence[str] | None = None,
+    report: LoadReport | None = None,
+) -> RecordSet:
+    """Read one split in whichever format its config names.
+
+    ``report=None`` is strict: the first problem that is an error raises :class:`DatasetError`.
+    Pass ``LoadReport(strict=False)`` to collect every problem instead (``data check``).
+    """
+    report = report if report is not None else LoadReport()
+    fmt = dataset_config.format
+    if fmt == "coco":
+        return load_coco(dataset_config.img_path, dataset_config.ann_path, class_names, report)
+    if fmt == "voc":
+        return load_voc(dataset_config.img_path, dataset_config.ann_path, class_names,
+                        dataset_config.use_difficult, report)
+    if fmt == "yolo":
+        return load_yolo(dataset_config.img_path, dataset_config.ann_path, class_names, report)
+    raise DatasetError(f"unknown dataset format '{fmt}' (expected coco, voc or yolo)")
+
+
+def load_records(
+    dataset_config: DatasetConfig,
+    class_names: Sequence[str] | None = None,
+    report: LoadReport | None = None,
+) -> list[ImageRecord]:
+    """The :class:`ImageRecord` list of one split (see :func:`load_record_set`)."""
+    return load_record_set(dataset_config, class_names, report).records
+
+
+def build_dataset(
+    dataset_config: DatasetConfig,
+    class_names: Sequence[str] | None,
+    data_config: DataConfig,
+    train: bool,
+    seed: int = 0,
+) -> DetectionDataset:
+    """Read a split strictly and wrap it in a torch :class:`DetectionDataset`."""
+    from nanodet_plus.data.dataset import DetectionDataset
+
+    records = load_records(dataset_config, class_names)
+    return DetectionDataset(records, data_config, train=train, seed=seed)

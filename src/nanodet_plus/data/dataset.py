@@ -1,0 +1,88 @@
+"""Torch dataset of detection samples: decode, (mosaic,) warp, colour jitter, normalise.
+
+Each sample's randomness comes from a generator seeded by ``(seed, epoch, index)``
+(:func:`sample_rng`), so worker count, rank count and resuming do not change a batch. The
+epoch is set with :meth:`DetectionDataset.set_epoch`, or travels with the index when the
+sampler yields ``(epoch, index)`` pairs (what :func:`build_dataloader` does), which also works
+with persistent workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from nanodet_plus.config.schema import DataConfig
+from nanodet_plus.data.datasets.base import load_image
+from nanodet_plus.data.memory import tune_allocator
+from nanodet_plus.data.transforms.mosaic import build_mosaic
+from nanodet_plus.data.transforms.pipeline import TransformPipeline, sample_rng
+from nanodet_plus.structures import ImageRecord
+
+
+class DetectionDataset(Dataset):
+    """Samples ``{img, gt_bboxes, gt_labels, gt_bboxes_ignore, warp_matrix, img_info}``.
+
+    ``img`` is a float32 CHW tensor in input coordinates; boxes, labels and the warp matrix
+    are numpy arrays (float32 [n,4], int64 [n], float32 [m,4], float64 [3,3]); ``img_info``
+    holds the original ``file_name``, ``id``, ``height`` and ``width``.
+    """
+
+    def __init__(
+        self, records: Sequence[ImageRecord], data_config: DataConfig, train: bool, seed: int = 0
+    ) -> None:
+        self.records = list(records)
+        self.data_config = data_config
+        self.train = train
+        self.seed = int(seed)
+        self.epoch = 0
+        self.pipeline = TransformPipeline(data_config, train)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose random draws plain integer indices use."""
+        self.epoch = int(epoch)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        tune_allocator()
+        if isinstance(key, (tuple, list)):
+            epoch, index = int(key[0]), int(key[1])
+        else:
+            epoch, index = self.epoch, int(key)
+        record = self.records[index]
+        rng = sample_rng(self.seed, epoch, index) if self.train else None
+        image = load_image(record.path)
+        boxes, labels, ignore = record.boxes, record.labels, record.ignore_boxes
+        base_matrix = np.eye(3)
+        mosaic_p = self.data_config.augment.mosaic
+        if self.train and mosaic_p > 0 and rng.random() < mosaic_p:
+            others = rng.integers(0, len(self.records), 3)
+            tiles = [record] + [self.records[int(i)] for i in others]
+            image, boxes, labels, ignore, base_matrix = build_mosaic(
+                [image] + [load_image(r.path) for r in tiles[1:]],
+                [r.boxes for r in tiles],
+                [r.labels for r in tiles],
+                [r.ignore_boxes for r in tiles],
+                tuple(self.data_config.input_size),
+                rng,
+            )
+        sample = self.pipeline(image, boxes, labels, ignore, rng)
+        return {
+            "img": torch.from_numpy(sample.image),
+            "gt_bboxes": sample.boxes,
+            "gt_labels": sample.labels,
+            "gt_bboxes_ignore": sample.ignore_boxes,
+            "warp_matrix": sample.warp_matrix @ base_matrix,
+            "img_info": {
+                "file_name": record.file_name,
+                "id": record.image_id,
+                "height": record.height,
+                "width": record.width,
+            },
+        }
