@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -138,7 +139,7 @@ class NanoDetPlus(nn.Module):
         return head_out, self.aux_head(dual)
 
     @property
-    def criterion(self) -> nn.Module:
+    def criterion(self) -> Any:
         """The NanoDet-Plus loss (built once, on first use; not part of the state dict)."""
         if self.__dict__["_criterion"] is None:
             from nanodet_plus.losses.criterion import NanoDetPlusCriterion
