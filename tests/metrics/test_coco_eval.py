@@ -14,6 +14,7 @@ from nanodet_plus.metrics.coco_eval import (
     coco_evaluate,
     detections_to_coco,
 )
+from nanodet_plus.metrics.report import per_class_table, stats_table
 from nanodet_plus.structures import Detections
 
 ENGINES = ["faster_coco_eval", "pycocotools"]
@@ -150,9 +151,10 @@ def test_bad_inputs_raise_clear_errors():
 
 def test_tables_show_percent_and_undefined():
     record = make_record(1, [[10, 10, 60, 60]], [0])
-    metrics = coco_evaluate([record], [gt_as_dets(record)], ["thing", "other"])
-    summary = metrics.summary_table()
-    assert "mAP" in summary and "100.00" in summary and "n/a" in summary
-    table = metrics.per_class_table().splitlines()
+    summary = coco_evaluate([record], [gt_as_dets(record)], ["thing", "other"]).to_dict()
+    stats = stats_table(summary).splitlines()
+    assert stats[1].split() == ["mAP", "100.00"]
+    assert "AP_small" in stats[4] and "n/a" in stats[4]
+    table = per_class_table(summary["per_class"]).splitlines()
     assert table[1].split() == ["thing", "1", "100.00", "100.00"]
     assert table[2].split() == ["other", "0", "n/a", "n/a"]

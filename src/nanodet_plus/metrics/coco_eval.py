@@ -90,25 +90,6 @@ class CocoMetrics:
             ],
         }
 
-    def summary_table(self) -> str:
-        """The summary statistics as an aligned two-column text table (values in percent)."""
-        width = max(len(name) for name in self.stats)
-        lines = [f"{'metric':<{width}}  value"]
-        for name, value in self.stats.items():
-            shown = "   n/a" if value < 0 else f"{100 * value:6.2f}"
-            lines.append(f"{name:<{width}}  {shown}")
-        return "\n".join(lines)
-
-    def per_class_table(self) -> str:
-        """Per-class AP50 and AP (in percent) with the number of ground-truth boxes."""
-        width = max([len("class"), *(len(c.name) for c in self.per_class)])
-        lines = [f"{'class':<{width}}  {'gt':>6}  {'AP50':>6}  {'AP':>6}"]
-        for c in self.per_class:
-            ap50 = "   n/a" if c.ap50 is None else f"{100 * c.ap50:6.2f}"
-            ap = "   n/a" if c.ap is None else f"{100 * c.ap:6.2f}"
-            lines.append(f"{c.name:<{width}}  {c.num_gt:>6}  {ap50}  {ap}")
-        return "\n".join(lines)
-
 
 def default_category_ids(num_classes: int) -> list[int]:
     """COCO category ids 1..K for contiguous labels 0..K-1."""

@@ -169,26 +169,6 @@ class PrecisionRecall:
             ],
         }
 
-    def table(self) -> str:
-        """Per-class rows and an "all" row of P/R/F1 (percent) with TP/FP/GT counts."""
-        width = max([len("class"), *(len(n) for n in self.class_names)])
-        head = f"{'class':<{width}}  {'gt':>6}  {'tp':>6}  {'fp':>6}  {'P':>6}  {'R':>6}  {'F1':>6}"
-        lines = [head]
-        rows = zip(
-            self.class_names, self.num_gt, self.tp, self.fp, self.precision, self.recall, self.f1
-        )
-        for name, n, tp, fp, p, r, f in rows:
-            lines.append(
-                f"{name:<{width}}  {n:>6}  {tp:>6}  {fp:>6}  "
-                f"{100 * p:6.2f}  {100 * r:6.2f}  {100 * f:6.2f}"
-            )
-        o = self.overall()
-        lines.append(
-            f"{'all':<{width}}  {self.num_gt.sum():>6}  {self.tp.sum():>6}  {self.fp.sum():>6}  "
-            f"{100 * o['precision']:6.2f}  {100 * o['recall']:6.2f}  {100 * o['f1']:6.2f}"
-        )
-        return "\n".join(lines)
-
 
 def precision_recall_f1(
     records: Sequence[ImageRecord],

@@ -1,0 +1,121 @@
+"""``nanodet val``: COCO mAP, P/R/F1, confusion matrix and figures of a model on a dataset split."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from nanodet_plus.cli.main import CliError
+
+logger = logging.getLogger(__name__)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "val",
+        help="evaluate a model on a dataset split (COCO mAP, P/R/F1, confusion matrix)",
+        description=(
+            "Detect with the official evaluation settings (score > 0.05, NMS IoU 0.6, 100 "
+            "detections per image), score with the COCO protocol, and write metrics.json, "
+            "results.json (COCO format) and figures into a new run folder."
+        ),
+    )
+    parser.add_argument("config", help="preset name or YAML config naming the dataset")
+    parser.add_argument(
+        "--weights", required=True, help="checkpoint (.pth/.ckpt) or exported model file"
+    )
+    parser.add_argument("--split", default="val", choices=("val", "train"), help="data split")
+    parser.add_argument(
+        "--conf", type=float, default=0.35, help="score threshold of P/R/F1 and figures"
+    )
+    parser.add_argument("--batch", type=int, default=8, help="images per forward pass")
+    parser.add_argument(
+        "--imgsz", type=int, nargs=2, metavar=("W", "H"), help="input size (default: config)"
+    )
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument("--project", default="runs/val", help="parent folder of the run folder")
+    parser.add_argument("--name", default="exp", help="run folder name (numbered if it exists)")
+    parser.add_argument("--max-images", type=int, help="evaluate only the first N images")
+    parser.add_argument("--samples", type=int, default=4, help="side-by-side images to save")
+    parser.add_argument("--no-plots", action="store_true", help="skip the figures")
+    parser.add_argument(
+        "--overrides",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config overrides, e.g. data.val.ann_path=val.json",
+    )
+    parser.set_defaults(func=run)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if not 0.0 <= args.conf <= 1.0:
+        raise CliError(f"--conf {args.conf} must be between 0 and 1")
+    if args.batch < 1:
+        raise CliError(f"--batch {args.batch} must be at least 1")
+    if args.max_images is not None and args.max_images < 1:
+        raise CliError(f"--max-images {args.max_images} must be at least 1")
+    if args.imgsz is not None and (args.imgsz[0] % 32 or args.imgsz[1] % 32):
+        raise CliError(f"--imgsz {args.imgsz[0]} {args.imgsz[1]}: both must be multiples of 32")
+
+
+def run(args: argparse.Namespace) -> int:
+    from nanodet_plus.config.loader import load_config
+    from nanodet_plus.data.datasets import DatasetError, load_record_set
+    from nanodet_plus.metrics.evaluator import evaluate
+    from nanodet_plus.metrics.report import format_report
+    from nanodet_plus.runtime.detector import Detector
+    from nanodet_plus.utils.paths import increment_path
+
+    _check_args(args)
+    config = load_config(args.config, list(args.overrides))
+    split = getattr(config.data, args.split)
+    if split is None:
+        raise CliError(f"{args.config}: the config has no data.{args.split} dataset")
+    try:
+        record_set = load_record_set(split, config.class_names)
+    except DatasetError as exc:
+        raise CliError(str(exc)) from None
+    class_names = list(config.class_names or record_set.class_names)
+    records = record_set.records[: args.max_images] if args.max_images else record_set.records
+    if not records:
+        raise CliError(f"{record_set.source}: the {args.split} split has no images")
+
+    weights = Path(args.weights)
+    if not weights.exists():
+        raise FileNotFoundError(f"{weights}: weights not found")
+    try:
+        detector = Detector.from_file(weights, config=config, device=args.device)
+    except (ValueError, TypeError, ImportError) as exc:
+        raise CliError(f"{weights}: {exc}") from None
+    if detector.meta.num_classes != len(class_names):
+        raise CliError(
+            f"{weights}: the model has {detector.meta.num_classes} classes but the dataset "
+            f"has {len(class_names)} ({record_set.source})"
+        )
+
+    out_dir = increment_path(args.project, args.name)
+    logger.info("evaluating %d images of %s", len(records), record_set.source)
+    summary = evaluate(
+        detector,
+        records,
+        class_names,
+        out_dir,
+        category_ids=record_set.category_ids,
+        input_size=tuple(args.imgsz) if args.imgsz else None,
+        batch_size=args.batch,
+        conf=args.conf,
+        plots=not args.no_plots,
+        num_samples=args.samples,
+        progress=True,
+    )
+    print(format_report(summary))
+    speed = summary["speed"]
+    print(
+        f"\n{len(records)} images, {summary['num_detections']} detections, "
+        f"{speed['predict_ms_per_image']:.1f} ms/image predict, "
+        f"{speed['total_ms_per_image']:.1f} ms/image with image reading"
+    )
+    print(f"results saved to {out_dir}")
+    return 0
