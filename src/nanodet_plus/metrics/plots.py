@@ -130,43 +130,26 @@ def plot_pr_curves(
     return _save(figure, path)
 
 
-def _palette(index: int) -> tuple[int, int, int]:
-    """A stable, well-spread BGR colour per class index."""
-    hue = int((index * 47) % 180)
-    hsv = np.uint8([[[hue, 200, 230]]])
-    b, g, r = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
-    return int(b), int(g), int(r)
-
-
 def _draw_boxes(
-    image: np.ndarray,
-    boxes: np.ndarray,
-    labels: np.ndarray,
-    class_names: Sequence[str],
-    scores: np.ndarray | None = None,
+    image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, class_names: Sequence[str]
 ) -> np.ndarray:
-    """Minimal box drawing used when ``nanodet_plus.visualize`` is not available."""
+    """Ground-truth boxes with class names, coloured like ``visualize.draw_detections``."""
+    from nanodet_plus.visualize import class_color
+
     canvas = image.copy()
-    thickness = max(1, round(min(canvas.shape[:2]) / 300))
-    for i, (box, label) in enumerate(zip(np.asarray(boxes).reshape(-1, 4), labels)):
+    thickness = max(1, round(sum(canvas.shape[:2]) / 600))
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    for box, label in zip(np.asarray(boxes).reshape(-1, 4), np.asarray(labels).tolist()):
         x1, y1, x2, y2 = (round(float(v)) for v in box)
-        color = _palette(int(label))
+        color = class_color(label)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness)
-        name = class_names[int(label)] if int(label) < len(class_names) else str(int(label))
-        text = name if scores is None else f"{name} {float(scores[i]):.2f}"
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
-        top = max(y1 - th - base, 0)
-        cv2.rectangle(canvas, (x1, top), (x1 + tw, top + th + base), color, -1)
-        cv2.putText(
-            canvas,
-            text,
-            (x1, top + th),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.45,
-            (255, 255, 255),
-            1,
-            cv2.LINE_AA,
-        )
+        name = class_names[label] if label < len(class_names) else str(label)
+        (text_w, text_h), baseline = cv2.getTextSize(name, font, 0.45, 1)
+        top = max(y1 - text_h - baseline, 0)
+        cv2.rectangle(canvas, (x1, top), (x1 + text_w, top + text_h + baseline), color, -1)
+        luminance = 0.114 * color[0] + 0.587 * color[1] + 0.299 * color[2]
+        ink = (0, 0, 0) if luminance > 140 else (255, 255, 255)
+        cv2.putText(canvas, name, (x1, top + text_h), font, 0.45, ink, 1, cv2.LINE_AA)
     return canvas
 
 
@@ -184,15 +167,11 @@ def side_by_side(
     conf: float = 0.35,
 ) -> np.ndarray:
     """Ground truth (left) and detections scoring >= ``conf`` (right) on one BGR image."""
+    from nanodet_plus.visualize import draw_detections
+
     keep = np.asarray(detections.scores) >= conf
     left = _draw_boxes(image, record.boxes, record.labels, class_names)
-    right = _draw_boxes(
-        image,
-        np.asarray(detections.boxes)[keep],
-        np.asarray(detections.labels)[keep],
-        class_names,
-        np.asarray(detections.scores)[keep],
-    )
+    right = draw_detections(image, detections, score_thr=conf, class_names=class_names)
     gap = np.full((image.shape[0] + 28, 8, 3), 255, dtype=np.uint8)
     return np.concatenate(
         [
