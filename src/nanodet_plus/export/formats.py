@@ -58,7 +58,7 @@ def write_torchscript(graph, batch, staged: Path, meta: ModelMeta, output_names,
 
 
 def write_openvino(graph, batch, staged: Path, meta: ModelMeta, output_names, options):
-    """OpenVINO IR (xml + bin) read from the ONNX export, metadata in rt_info and a sidecar."""
+    """OpenVINO IR (xml + bin) read from the ONNX export, metadata in its rt_info."""
     from nanodet_plus.export.openvino_export import onnx_to_openvino
     from nanodet_plus.runtime.openvino_backend import OpenVinoBackend
 
@@ -68,7 +68,6 @@ def write_openvino(graph, batch, staged: Path, meta: ModelMeta, output_names, op
                 opset=options.opset or DEFAULT_OPSET)
     files = onnx_to_openvino(onnx_path, staged, meta)
     onnx_path.unlink()
-    files.append(write_sidecar(meta, staged))
     return files, OpenVinoBackend(staged, meta=meta)
 
 

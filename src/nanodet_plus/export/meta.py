@@ -68,8 +68,9 @@ def meta_from_props(props: dict[str, str]) -> ModelMeta | None:
 
 
 def sidecar_path(model_path: str | Path) -> Path:
-    """The metadata file beside an exported model: ``model.param`` -> ``model.json``."""
-    return Path(model_path).with_suffix(".json")
+    """The metadata file beside an exported model: ``model.mnn`` -> ``model.mnn.json``."""
+    path = Path(model_path)
+    return path.with_name(path.name + ".json")
 
 
 def write_sidecar(meta: ModelMeta, model_path: str | Path) -> Path:

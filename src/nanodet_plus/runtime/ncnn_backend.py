@@ -13,7 +13,7 @@ import numpy as np
 
 from nanodet_plus.export.errors import require
 from nanodet_plus.export.layout import to_flat
-from nanodet_plus.export.meta import read_sidecar
+from nanodet_plus.export.meta import read_sidecar, sidecar_path
 from nanodet_plus.runtime.base import ModelMeta
 
 
@@ -56,7 +56,7 @@ class NcnnBackend:
                 raise FileNotFoundError(f"{file}: ncnn model file not found")
         meta = meta or read_sidecar(self.path)
         if meta is None:
-            raise ValueError(f"{self.path}: metadata {self.path.with_suffix('.json')} not found; "
+            raise ValueError(f"{self.path}: metadata {sidecar_path(self.path)} not found; "
                              "export with 'nanodet export --format ncnn'")
         self.meta = meta
         self._ncnn = ncnn
