@@ -292,3 +292,37 @@ def load_imagenet_backbone(model: nn.Module, source: str | Path = "imagenet") ->
     backbone.load_state_dict(usable, strict=False)
     logger.info("loaded %d ImageNet backbone tensors from %s", len(usable), origin)
     return len(usable)
+
+
+_BRANCH_TO_SIZE = {24: "0.5x", 58: "1.0x", 88: "1.5x", 122: "2.0x"}
+
+
+def infer_model_config(state: Mapping[str, torch.Tensor], source: str = "weights") -> Any:
+    """A ModelConfig that fits a NanoDet-Plus state dict (for files that carry no config).
+
+    Reads the backbone size, neck/head widths, class count, ``reg_max`` and whether the AGM is
+    present from tensor shapes; everything else keeps the schema defaults.
+    """
+    from nanodet_plus.config.schema import AuxHeadConfig, ModelConfig
+
+    try:
+        branch = int(state["backbone.stage2.0.branch1.2.weight"].shape[0])
+        bins = int(state["head.distribution_project.project"].shape[0])
+        head_out, head_in = state["head.gfl_cls.0.weight"].shape[:2]
+        reduce = [state[f"fpn.reduce_layers.{i}.conv.weight"].shape for i in range(3)]
+    except KeyError as exc:
+        raise WeightsError(f"{source}: not a NanoDet-Plus state dict (no {exc.args[0]})") from None
+    if branch not in _BRANCH_TO_SIZE:
+        raise WeightsError(f"{source}: unknown ShuffleNetV2 width (stage2 branch {branch})")
+    config = ModelConfig(num_classes=int(head_out) - 4 * bins)
+    config.backbone.model_size = _BRANCH_TO_SIZE[branch]
+    config.neck.in_channels = tuple(int(shape[1]) for shape in reduce)
+    config.neck.out_channels = int(reduce[0][0])
+    config.head.input_channel = config.head.feat_channels = int(head_in)
+    config.head.reg_max = bins - 1
+    aux = state.get("aux_head.gfl_cls.weight")
+    config.aux_head = (
+        AuxHeadConfig(input_channel=int(aux.shape[1]), feat_channels=int(aux.shape[1]))
+        if aux is not None else None
+    )
+    return config
