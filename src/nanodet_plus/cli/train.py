@@ -1,0 +1,64 @@
+"""``nanodet train``: train on one CPU/GPU, or on several GPUs/nodes under ``torchrun``."""
+
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """examples:
+  nanodet train nanodet-plus-m_416 data.train.ann_path=ann.json train.epochs=50
+  nanodet train my.yaml --weights nanodet-plus-m_416.pth       (fine-tune, any class count)
+  nanodet train --resume auto                                  (newest runs/train/*/last.ckpt)
+  torchrun --nproc_per_node 4 -m nanodet_plus train my.yaml    (DDP)
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a detector", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train NanoDet-Plus. CONFIG is a preset name, our YAML or an official "
+                    "NanoDet-Plus YAML; key=value pairs override it.",
+    )
+    parser.add_argument("config", nargs="?", help="preset name or YAML file (not needed with "
+                        "--resume)")
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. train.epochs=50")
+    parser.add_argument("--resume", metavar="PATH|auto",
+                        help="continue exactly from a last.ckpt (auto: the newest under "
+                        "--project)")
+    parser.add_argument("--weights", metavar="PATH",
+                        help="initial weights (official or ours; other class counts allowed)")
+    parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: train.device)")
+    parser.add_argument("--project", help="parent folder of run folders (default: save_dir, "
+                        "runs/train)")
+    parser.add_argument("--name", help="run folder name; exp, exp2, ... (default: name, exp)")
+    parser.add_argument("--no-data-check", action="store_true",
+                        help="skip the dataset warnings summary at start (errors still stop)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from nanodet_plus.cli.main import CliError
+    from nanodet_plus.engine.checkpoint import CheckpointError
+    from nanodet_plus.engine.data import DataError
+    from nanodet_plus.engine.trainer import TrainingError, train
+
+    config, overrides = args.config, list(args.overrides)
+    if config is not None and "=" in config and args.resume:
+        config, overrides = None, [config, *overrides]
+    if config is None and not args.resume:
+        raise CliError("give a CONFIG (preset name or YAML file), or --resume PATH|auto")
+    if config is not None and args.resume:
+        raise CliError("--resume continues with the checkpoint's config; give only key=value "
+                       "overrides (e.g. train.epochs=400), not a CONFIG")
+    try:
+        result = train(config, overrides, resume=args.resume, weights=args.weights,
+                       device=args.device, project=args.project, name=args.name,
+                       check_data=not args.no_data_check)
+    except (TrainingError, DataError, CheckpointError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    if result.stop_reason == "interrupted":
+        print(f"interrupted; resume with: nanodet train --resume {result.last_checkpoint}")
+        return 130
+    best = "n/a" if result.best_metric is None else f"{result.best_metric:.4f}"
+    print(f"best mAP {best}; weights {result.best_path}; run {result.run_dir}")
+    return 0

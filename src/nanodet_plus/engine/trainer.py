@@ -1,0 +1,602 @@
+"""The training loop: one process (CPU or one GPU) or ``torchrun`` DDP, resumable exactly.
+
+Per optimizer step, in the official order (reference-spec §11): set the learning rate (warmup
+override) -> forward + losses -> backward -> clip the total gradient norm -> AdamW step ->
+zero the gradients -> EMA update. Validation runs on the EMA weights. Every file is written by
+rank 0, atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from nanodet_plus.config.loader import load_config, save_config, to_dict
+from nanodet_plus.config.schema import Config
+from nanodet_plus.engine.checkpoint import (
+    load_checkpoint,
+    save_checkpoint,
+    save_weights,
+    set_rng_state,
+)
+from nanodet_plus.engine.distributed import (
+    DistContext,
+    any_rank,
+    broadcast_object,
+    setup_distributed,
+    teardown_distributed,
+)
+from nanodet_plus.engine.ema import ModelEMA
+from nanodet_plus.engine.logger import (
+    LOSS_TERMS,
+    TensorBoardWriter,
+    plot_history,
+    write_metrics_csv,
+)
+from nanodet_plus.engine.optim import LRSchedule, build_optimizer
+from nanodet_plus.utils.paths import increment_path
+
+logger = logging.getLogger(__name__)
+
+NO_POSITIVE_WARN_STEPS = 20
+TB_LOG_EVERY = 10
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (bad data, non-finite loss); the message says why and where."""
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train`.
+
+    ``best_path`` / ``last_path`` are deploy weight files (EMA weights, ``{"state_dict"}``,
+    no aux modules) loadable with ``load_weights`` or the official code; ``best_path`` is the
+    last weights when no validation ran. ``stop_reason``: completed, early_stop, interrupted.
+    """
+
+    best_metric: float | None
+    run_dir: Path
+    best_path: Path
+    last_path: Path
+    last_checkpoint: Path
+    best_checkpoint: Path | None = None
+    best_epoch: int | None = None
+    epochs_completed: int = 0
+    steps: int = 0
+    stop_reason: str = "completed"
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def train(
+    config: Config | str | Path | dict,
+    overrides: list[str] | None = None,
+    *,
+    resume: str | Path | None = None,
+    weights: str | Path | None = None,
+    device: str | None = None,
+    project: str | Path | None = None,
+    name: str | None = None,
+    check_data: bool = True,
+) -> TrainResult:
+    """Train a detector from a config (preset name, YAML, dict or Config).
+
+    ``resume`` is a ``last.ckpt`` (or ``auto``: the newest one under ``project``); training then
+    continues exactly where it stopped, in the same run folder, with the checkpoint's config
+    (``overrides`` still apply, e.g. ``train.epochs=400``). ``weights`` initialises the model
+    from any weights file (official or ours, any class count). ``device`` overrides
+    ``train.device``. Each new run gets a new folder ``project/name{,2,3...}``.
+    """
+    trainer = Trainer(config, overrides, resume=resume, weights=weights, device=device,
+                      project=project, name=name, check_data=check_data)
+    return trainer.fit()
+
+
+def find_last_checkpoint(project: str | Path) -> Path:
+    """The most recently written ``last.ckpt`` under ``project`` (for ``--resume auto``)."""
+    candidates = sorted(Path(project).glob("*/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise FileNotFoundError(f"--resume auto: no run with a last.ckpt under {project}")
+    return candidates[-1]
+
+
+class _StopRequest:
+    """Turns SIGINT/SIGTERM into a flag that the loop checks after each optimizer step."""
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal_name is not None:  # a second signal: stop at once
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+        logger.warning("%s received: saving a resumable checkpoint after this step",
+                       self.signal_name)
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class _TrainStep(nn.Module):
+    """Forward + losses as one module call, so that DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor, gt_boxes: list[torch.Tensor],
+                gt_labels: list[torch.Tensor], epoch: int) -> dict[str, torch.Tensor]:
+        return self.model.training_losses(images, gt_boxes, gt_labels, epoch=epoch)
+
+
+class Trainer:
+    """State and loop of one training run; use :func:`train` unless you need the pieces."""
+
+    def __init__(
+        self,
+        config: Config | str | Path | dict,
+        overrides: list[str] | None = None,
+        *,
+        resume: str | Path | None = None,
+        weights: str | Path | None = None,
+        device: str | None = None,
+        project: str | Path | None = None,
+        name: str | None = None,
+        check_data: bool = True,
+    ) -> None:
+        self.checkpoint: dict | None = None
+        if resume is not None:
+            path = find_last_checkpoint(project or _config_field(config, "save_dir")) \
+                if str(resume) == "auto" else Path(resume)
+            self.checkpoint = load_checkpoint(path)
+            self.resume_path = path
+            config = self.checkpoint["config"]
+        self.config = load_config(config, overrides)
+        if device is not None:
+            self.config.train.device = device
+        self.weights = weights
+        self.project = project
+        self.name = name
+        self.check_data = check_data
+        self.dist: DistContext = setup_distributed(self.config.train.device)
+        self.epoch = 0  # index of the epoch that runs next
+        self.batch_in_epoch = 0  # batches of that epoch already done (resume mid-epoch)
+        self.step = 0  # optimizer steps done
+        self.best_metric: float | None = None
+        self.best_epoch: int | None = None
+        self.history: list[dict[str, Any]] = []
+        self.zero_positive_run = 0
+        self.warned_no_positive = False
+        self.skipped_steps = 0
+        self.partial_epoch: dict[str, Any] | None = None
+
+    # ----------------------------------------------------------------- set-up
+    def _seed(self) -> None:
+        seed = self.config.train.seed
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+
+    def _setup(self) -> None:
+        cfg = self.config
+        self._seed()
+        self._setup_data()
+        from nanodet_plus.models.factory import build_model
+
+        model = build_model(cfg.model)
+        if self.weights is not None and self.checkpoint is None:
+            from nanodet_plus.models.weights import load_weights
+
+            report = load_weights(model, self.weights, strict=False)
+            logger.info("%s", report.summary() if hasattr(report, "summary") else report)
+        model.to(self.dist.device)
+        if cfg.train.sync_bn and self.dist.distributed:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        self.model = model
+        self.ema = ModelEMA(model, cfg.train.ema_decay)
+        self.optimizer = build_optimizer(model, cfg.train.optimizer)
+        self.schedule = LRSchedule.from_config(cfg.train)
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.precision)
+        if self.amp_dtype is torch.float16 and self.dist.device.type != "cuda":
+            raise TrainingError("train.precision=fp16 needs a CUDA device; use bf16 or fp32")
+        self.scaler = torch.amp.GradScaler(
+            "cuda", enabled=self.amp_dtype is torch.float16 and self.dist.device.type == "cuda"
+        )
+        if self.checkpoint is not None:
+            self._restore(self.checkpoint)
+        step_module: nn.Module = _TrainStep(model)
+        if self.dist.distributed:
+            device_ids = [self.dist.device.index] if self.dist.device.type == "cuda" else None
+            step_module = nn.parallel.DistributedDataParallel(step_module, device_ids=device_ids)
+        self.step_module = step_module
+        self._setup_run_dir()
+
+    def _setup_data(self) -> None:
+        from nanodet_plus.engine.data import TrainData
+
+        cfg = self.config
+        self.data = TrainData.build(cfg, self.dist, check=self.check_data)
+        if cfg.class_names is None or list(cfg.class_names) != list(self.data.class_names):
+            if cfg.class_names is None:
+                logger.info("class names from the dataset: %s", ", ".join(self.data.class_names))
+            cfg.class_names = list(self.data.class_names)
+        if cfg.model.num_classes != len(cfg.class_names):
+            logger.info("model.num_classes %d -> %d to match the dataset's classes",
+                        cfg.model.num_classes, len(cfg.class_names))
+            cfg.model.num_classes = len(cfg.class_names)
+
+    def _setup_run_dir(self) -> None:
+        cfg = self.config
+        run_dir: Path | None = None
+        if self.dist.is_main:
+            if self.checkpoint is not None:
+                run_dir = self.resume_path.parent
+            else:
+                run_dir = increment_path(self.project or cfg.save_dir, self.name or cfg.name)
+                save_config(cfg, run_dir / "config.yaml")
+        self.run_dir = Path(str(broadcast_object(str(run_dir), self.dist)))
+        self.tensorboard = TensorBoardWriter(self.run_dir if self.dist.is_main else None)
+
+    def _restore(self, checkpoint: dict) -> None:
+        self.model.load_state_dict(checkpoint["model"])
+        self.ema.load_state_dict(checkpoint["ema"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if checkpoint.get("scaler"):
+            self.scaler.load_state_dict(checkpoint["scaler"])
+        self.epoch = int(checkpoint["epoch"])
+        self.batch_in_epoch = int(checkpoint.get("batch_in_epoch", 0))
+        self.step = int(checkpoint["step"])
+        self.best_metric = checkpoint.get("best_metric")
+        self.best_epoch = checkpoint.get("best_epoch")
+        self.history = list(checkpoint.get("history", []))
+        self.partial_epoch = checkpoint.get("partial_epoch")
+        logger.info("resuming %s at epoch %d (batch %d), step %d", self.resume_path,
+                    self.epoch + 1, self.batch_in_epoch, self.step)
+
+    # ------------------------------------------------------------------ loop
+    def fit(self) -> TrainResult:
+        """Run the remaining epochs; returns where the results are."""
+        try:
+            self._setup()
+            if self.checkpoint is not None and self.dist.is_main:
+                set_rng_state(self.checkpoint["rng"])
+            with _StopRequest() as stop:
+                stop_reason = self._run_epochs(stop)
+            return self._finish(stop_reason)
+        finally:
+            tensorboard = getattr(self, "tensorboard", None)
+            if tensorboard is not None:
+                tensorboard.close()
+            teardown_distributed(self.dist)
+
+    def _run_epochs(self, stop: _StopRequest) -> str:
+        cfg = self.config.train
+        self.run_start = time.perf_counter()
+        self.run_start_epoch = self.epoch
+        while self.epoch < cfg.epochs:
+            if not self._train_epoch(stop):
+                return "interrupted"
+            metrics = self._maybe_validate()
+            self._end_epoch(metrics)
+            self.epoch += 1
+            self.batch_in_epoch = 0
+            self._save_epoch_checkpoints(metrics)
+            if any_rank([stop.signal_name is not None], self.dist)[0]:
+                self._log_resume_hint(stop.signal_name or "signal")
+                return "interrupted"
+            if self._patience_exhausted():
+                logger.info("early stopping: no mAP improvement for %d epochs (best %.4f at "
+                            "epoch %d)", cfg.patience, self.best_metric or 0.0,
+                            (self.best_epoch or 0) + 1)
+                return "early_stop"
+        return "completed"
+
+    def _train_epoch(self, stop: _StopRequest) -> bool:
+        """One epoch (or its rest after a resume); False when a stop signal ended it early."""
+        cfg = self.config.train
+        epoch = self.epoch
+        self.model.epoch = epoch
+        self.model.train()
+        loader = self.data.train_loader(epoch, self.batch_in_epoch)
+        total_batches = self.batch_in_epoch + len(loader)
+        partial = self.partial_epoch or {}
+        self.partial_epoch = None
+        sums: dict[str, float] = dict(partial.get("sums", {}))
+        counted = int(partial.get("counted", 0))
+        images_seen = int(partial.get("images", 0))
+        start = time.perf_counter() - float(partial.get("seconds", 0.0))
+        accumulate = max(1, cfg.accumulate)
+        micro = 0
+        progress = self._progress(loader, epoch, total_batches)
+        lr = self.optimizer.param_groups[0]["lr"]
+        for images, gt_boxes, gt_labels in progress:
+            last_batch = self.batch_in_epoch + 1 == total_batches
+            if micro == 0:
+                lr = self.schedule.apply(self.optimizer, epoch, self.step)
+            images = images.to(self.dist.device, non_blocking=True)
+            gt_boxes = [b.to(self.dist.device) for b in gt_boxes]
+            gt_labels = [label.to(self.dist.device) for label in gt_labels]
+            syncing = micro + 1 == accumulate or last_batch
+            no_sync = getattr(self.step_module, "no_sync", None)
+            sync_context = no_sync() if (no_sync is not None and not syncing) \
+                else contextlib.nullcontext()
+            with sync_context:
+                with self._autocast():
+                    losses = self.step_module(images, gt_boxes, gt_labels, epoch)
+                loss = losses["loss"]
+                (bad_loss,) = any_rank([not bool(torch.isfinite(loss.detach()))], self.dist)
+                if bad_loss:
+                    self._non_finite(losses, "loss")
+                    self.optimizer.zero_grad(set_to_none=True)
+                    micro = 0
+                    self.batch_in_epoch += 1
+                    continue
+                self.scaler.scale(loss / accumulate).backward()
+            micro += 1
+            if syncing:
+                if not self._optimizer_step():
+                    micro = 0
+                    self.batch_in_epoch += 1
+                    continue
+                micro = 0
+            self.batch_in_epoch += 1
+            counted += 1
+            images_seen += images.shape[0] * self.dist.world_size
+            scalar_keys = [k for k, v in losses.items() if v.numel() == 1]
+            stacked = torch.stack([losses[k].detach().float() for k in scalar_keys]).tolist()
+            values = dict(zip(scalar_keys, stacked))
+            for key, value in values.items():
+                sums[key] = sums.get(key, 0.0) + value
+            self._track_positives(values)
+            elapsed = max(time.perf_counter() - start, 1e-9)
+            if self.dist.is_main and hasattr(progress, "set_postfix"):
+                progress.set_postfix(_postfix(values, lr, images_seen / elapsed), refresh=False)
+            if self.dist.is_main and self.step % TB_LOG_EVERY == 0 and syncing:
+                self.tensorboard.scalars({**values, "lr": lr}, self.step, "train")
+            if micro != 0 or last_batch:
+                continue
+            (stop_now,) = any_rank([stop.signal_name is not None], self.dist)
+            if stop_now:
+                self.partial_epoch = {"sums": sums, "counted": counted, "images": images_seen,
+                                      "seconds": time.perf_counter() - start}
+                if hasattr(progress, "close"):
+                    progress.close()
+                self._save_interrupt_checkpoint(stop.signal_name or "signal")
+                return False
+        if hasattr(progress, "close"):
+            progress.close()
+        elapsed = time.perf_counter() - start
+        self.epoch_stats = {key: value / max(counted, 1) for key, value in sums.items()}
+        self.epoch_stats.update(lr=lr, epoch_time_s=elapsed,
+                                images_per_s=images_seen / max(elapsed, 1e-9))
+        return True
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.dist.device.type, dtype=self.amp_dtype)
+
+    def _optimizer_step(self) -> bool:
+        """Clip, step, zero, EMA; False when the gradient norm was not finite and skipped."""
+        clip = self.config.train.grad_clip
+        self.scaler.unscale_(self.optimizer)
+        if clip and clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            if not self.scaler.is_enabled() and not bool(torch.isfinite(norm)):
+                self._non_finite({"grad_norm": norm}, "grad_norm")
+                self.optimizer.zero_grad(set_to_none=True)
+                return False
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.ema.update(self.model, self.step)
+        return True
+
+    def _non_finite(self, losses: dict[str, torch.Tensor], fallback: str) -> None:
+        """Stop (default) or skip the step after a NaN/inf loss, naming the term."""
+        terms = [k for k in (*LOSS_TERMS, "grad_norm") if k in losses and k != "loss"
+                 and not bool(torch.isfinite(losses[k].detach()).all())]
+        term = terms[0] if terms else fallback
+        value = float(losses[term].detach()) if term in losses else float("nan")
+        where = f"epoch {self.epoch + 1}, step {self.step}, batch {self.batch_in_epoch}"
+        if self.config.train.nan_policy == "skip":
+            self.skipped_steps += 1
+            logger.warning("non-finite %s = %s at %s: step skipped (%d so far)", term, value,
+                           where, self.skipped_steps)
+            return
+        raise TrainingError(
+            f"non-finite {term} = {value} at {where}; training stopped without saving "
+            "(the last good checkpoint is kept). Lower train.optimizer.lr, check the labels, "
+            "or set train.nan_policy=skip"
+        )
+
+    def _track_positives(self, values: dict[str, float]) -> None:
+        if "num_pos" not in values:
+            return
+        self.zero_positive_run = self.zero_positive_run + 1 if values["num_pos"] <= 0 else 0
+        if self.zero_positive_run >= NO_POSITIVE_WARN_STEPS and not self.warned_no_positive:
+            self.warned_no_positive = True
+            logger.warning(
+                "%d batches in a row without a single positive sample: the boxes probably do "
+                "not reach the network. Likely causes: labels outside the image or in the "
+                "wrong format (xywh vs xyxy, normalised vs pixels), a wrong class mapping, "
+                "or objects too small for the strides %s at input %s",
+                self.zero_positive_run, tuple(self.config.model.head.strides),
+                tuple(self.config.data.input_size),
+            )
+
+    def _progress(self, loader: Any, epoch: int, total: int) -> Any:
+        cfg = self.config.train
+        if not (self.dist.is_main and cfg.progress):
+            return loader
+        from tqdm import tqdm
+
+        return tqdm(loader, total=total, initial=self.batch_in_epoch, leave=False,
+                    desc=f"epoch {epoch + 1}/{cfg.epochs}", dynamic_ncols=True, unit="batch")
+
+    # ------------------------------------------------------------ validation
+    def _validation_due(self) -> bool:
+        cfg = self.config.train
+        if not self.data.has_val:
+            return False
+        done = self.epoch + 1
+        return done == cfg.epochs or (cfg.val_interval > 0 and done % cfg.val_interval == 0)
+
+    def _maybe_validate(self) -> dict[str, float] | None:
+        if not self._validation_due():
+            return None
+        metrics = None
+        if self.dist.is_main:
+            metrics = self.data.evaluate(self.ema.module, self.config, self.dist.device)
+        metrics = broadcast_object(metrics, self.dist)
+        assert isinstance(metrics, dict)
+        return metrics
+
+    def _end_epoch(self, metrics: dict[str, float] | None) -> None:
+        cfg = self.config.train
+        row: dict[str, Any] = {"epoch": self.epoch + 1, "step": self.step, **self.epoch_stats}
+        improved = False
+        if metrics is not None:
+            row.update({k: metrics.get(k) for k in ("mAP", "AP_50", "AP_75")})
+            value = float(metrics.get("mAP", float("nan")))
+            if math.isfinite(value) and (self.best_metric is None or value > self.best_metric):
+                self.best_metric, self.best_epoch, improved = value, self.epoch, True
+        self.improved = improved
+        self.history.append(row)
+        if not self.dist.is_main:
+            return
+        write_metrics_csv(self.history, self.run_dir / "metrics.csv")
+        self.tensorboard.scalars({k: row[k] for k in LOSS_TERMS if k in row}, self.epoch + 1,
+                                 "epoch")
+        if metrics is not None:
+            self.tensorboard.scalars(metrics, self.epoch + 1, "val")
+        done = self.epoch + 1 - self.run_start_epoch
+        per_epoch = (time.perf_counter() - self.run_start) / max(done, 1)
+        eta = per_epoch * (cfg.epochs - self.epoch - 1)
+        text = (f"epoch {self.epoch + 1}/{cfg.epochs}: loss {row.get('loss', float('nan')):.4f}"
+                f" lr {row['lr']:.3g} {row['images_per_s']:.1f} img/s")
+        if metrics is not None:
+            text += (f" | mAP {metrics.get('mAP', float('nan')):.4f} AP50 "
+                     f"{metrics.get('AP_50', float('nan')):.4f}"
+                     f" (best {self.best_metric or 0.0:.4f}){' *' if improved else ''}")
+        logger.info("%s | ETA %s", text, _duration(eta))
+
+    def _patience_exhausted(self) -> bool:
+        patience = self.config.train.patience
+        if patience <= 0 or self.best_epoch is None:
+            return False
+        return self.epoch - 1 - self.best_epoch >= patience
+
+    # ----------------------------------------------------------- checkpoints
+    def _checkpoint_contents(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "step": self.step,
+            "config": to_dict(self.config),
+            "best_metric": self.best_metric,
+            "best_epoch": self.best_epoch,
+            "history": self.history,
+            "partial_epoch": self.partial_epoch,
+        }
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.run_dir / "last.ckpt"
+
+    def _save_epoch_checkpoints(self, metrics: dict[str, float] | None) -> None:
+        if not self.dist.is_main:
+            return
+        contents = self._checkpoint_contents()
+        save_checkpoint(self.last_checkpoint, **contents)
+        if self.improved:
+            save_checkpoint(self.run_dir / "best.ckpt", **contents)
+            save_weights(self.ema.state_dict(), self.run_dir / "model_best.pth")
+        period = self.config.train.save_period
+        if period > 0 and self.epoch % period == 0:
+            save_checkpoint(self.run_dir / f"epoch_{self.epoch}.ckpt", **contents)
+
+    def _save_interrupt_checkpoint(self, reason: str) -> None:
+        if self.dist.is_main:
+            save_checkpoint(self.last_checkpoint, **self._checkpoint_contents())
+        self._log_resume_hint(reason)
+
+    def _log_resume_hint(self, reason: str) -> None:
+        if self.dist.is_main:
+            logger.warning("%s: saved %s (epoch %d, batch %d); continue with "
+                           "nanodet train --resume %s", reason, self.last_checkpoint,
+                           self.epoch + 1, self.batch_in_epoch, self.last_checkpoint)
+
+    def _finish(self, stop_reason: str) -> TrainResult:
+        last_weights = self.run_dir / "model_last.pth"
+        best_weights = self.run_dir / "model_best.pth"
+        best_checkpoint = self.run_dir / "best.ckpt"
+        if self.dist.is_main:
+            save_weights(self.ema.state_dict(), last_weights)
+            if stop_reason != "interrupted":
+                plot_history(self.history, self.run_dir / "plots")
+        if self.best_metric is None:
+            best_weights, best_checkpoint_or_none = last_weights, None
+        else:
+            best_checkpoint_or_none = best_checkpoint
+        result = TrainResult(
+            best_metric=self.best_metric, run_dir=self.run_dir, best_path=best_weights,
+            last_path=last_weights, last_checkpoint=self.last_checkpoint,
+            best_checkpoint=best_checkpoint_or_none, best_epoch=self.best_epoch,
+            epochs_completed=self.epoch, steps=self.step, stop_reason=stop_reason,
+            history=list(self.history),
+        )
+        if self.dist.is_main:
+            metric = ("no validation" if self.best_metric is None else
+                      f"best mAP {self.best_metric:.4f} at epoch {(self.best_epoch or 0) + 1}")
+            logger.info("training %s after %d epochs (%d steps): %s; weights %s; run folder %s",
+                        stop_reason.replace("_", " "), self.epoch, self.step, metric,
+                        best_weights, self.run_dir)
+        return result
+
+
+def _postfix(values: dict[str, float], lr: float, images_per_s: float) -> dict[str, str]:
+    shown = {"loss": values.get("loss")}
+    for key, label in (("loss_qfl", "qfl"), ("loss_bbox", "box"), ("loss_dfl", "dfl")):
+        shown[label] = values.get(key)
+    text = {k: f"{v:.3f}" for k, v in shown.items() if v is not None}
+    text.update(lr=f"{lr:.2e}", img_s=f"{images_per_s:.1f}")
+    return text
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def _config_field(config: Any, name: str) -> Any:
+    if isinstance(config, Config):
+        return getattr(config, name)
+    return getattr(load_config(config), name)

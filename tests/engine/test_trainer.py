@@ -1,0 +1,125 @@
+"""Training loop: exact resume after SIGINT, NaN handling, run folder contents, fine-tuning."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from nanodet_plus.engine import trainer as trainer_module
+from nanodet_plus.engine.checkpoint import load_checkpoint
+from nanodet_plus.engine.ema import ModelEMA
+from nanodet_plus.engine.trainer import TrainingError, train
+from nanodet_plus.models.detector import NanoDetPlus
+
+Dataset = tuple[Path, Path]
+Overrides = Callable[..., list[str]]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _signal_at_step(monkeypatch: pytest.MonkeyPatch, step: int) -> None:
+    original = ModelEMA.update
+
+    def update(self: ModelEMA, model: torch.nn.Module, current: int) -> None:
+        original(self, model, current)
+        if current == step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(ModelEMA, "update", update)
+
+
+def test_resume_after_sigint_gives_identical_weights(
+    tiny_dataset: Dataset, tiny_config: Overrides, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    overrides = [*tiny_config(*tiny_dataset, epochs=2), "train.val_interval=2"]
+    straight = train("nanodet-plus-m_320", overrides, project=tmp_path, name="straight")
+    assert (straight.stop_reason, straight.steps) == ("completed", 4)
+
+    _signal_at_step(monkeypatch, 3)  # 2 steps per epoch: stops in the middle of epoch 2
+    first = train("nanodet-plus-m_320", overrides, project=tmp_path, name="split")
+    assert (first.stop_reason, first.steps) == ("interrupted", 3)
+    partial = load_checkpoint(first.last_checkpoint)
+    assert (partial["epoch"], partial["batch_in_epoch"], partial["step"]) == (1, 1, 3)
+    monkeypatch.undo()
+
+    resumed = train(None, resume=first.last_checkpoint)
+    assert resumed.run_dir == first.run_dir and resumed.steps == 4
+    a = load_checkpoint(straight.last_checkpoint)
+    b = load_checkpoint(resumed.last_checkpoint)
+    for part in ("model", "ema"):
+        assert a[part].keys() == b[part].keys()
+        for key in a[part]:
+            assert torch.equal(a[part][key], b[part][key]), f"{part}.{key} differs"
+    assert a["history"][1]["loss"] == pytest.approx(b["history"][1]["loss"], rel=1e-6)
+    assert resumed.best_metric == straight.best_metric
+
+
+def test_run_folder_contents(
+    tiny_dataset: Dataset, tiny_config: Overrides, tmp_path: Path
+) -> None:
+    overrides = [*tiny_config(*tiny_dataset, epochs=1), "train.save_period=1"]
+    result = train("nanodet-plus-m_320", overrides, project=tmp_path, name="exp")
+    run = result.run_dir
+    assert run == tmp_path / "exp"
+    for name in ("config.yaml", "last.ckpt", "best.ckpt", "epoch_1.ckpt", "model_best.pth",
+                 "model_last.pth", "metrics.csv", "plots/losses.png", "plots/lr.png",
+                 "plots/map.png"):
+        assert (run / name).is_file(), name
+    assert list(run.glob("events.out.tfevents.*"))
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert len(rows) == 1 and rows[0]["epoch"] == "1" and rows[0]["mAP"] != ""
+    weights = torch.load(result.best_path, weights_only=True)["state_dict"]
+    assert weights and not any(k.startswith(("aux_fpn.", "aux_head.")) for k in weights)
+    again = train("nanodet-plus-m_320", [*overrides, "train.epochs=0"], project=tmp_path,
+                  name="exp", weights=result.best_path)
+    assert again.run_dir == tmp_path / "exp2"
+
+
+def test_nan_loss_stops_and_names_the_term(
+    tiny_dataset: Dataset, tiny_config: Overrides, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = NanoDetPlus.training_losses
+    calls = {"n": 0}
+
+    def poisoned(self: NanoDetPlus, *args: object, **kwargs: object) -> dict:
+        losses = original(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            losses["loss_bbox"] = losses["loss_bbox"] * float("nan")
+            losses["loss"] = losses["loss"] + losses["loss_bbox"]
+        return losses
+
+    monkeypatch.setattr(NanoDetPlus, "training_losses", poisoned)
+    overrides = tiny_config(*tiny_dataset, epochs=2)
+    with pytest.raises(TrainingError, match=r"non-finite loss_bbox = nan at epoch 1, step 1"):
+        train("nanodet-plus-m_320", overrides, project=tmp_path, name="stop")
+    assert not list((tmp_path / "stop").glob("*.ckpt"))
+
+    calls["n"] = 0
+    skipped = train("nanodet-plus-m_320", [*overrides, "train.nan_policy=skip"],
+                    project=tmp_path, name="skip")
+    assert skipped.steps == 3 and skipped.stop_reason == "completed"
+
+
+def test_resume_auto_finds_the_newest_run(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "last.ckpt").write_bytes(b"x")
+    os.utime(tmp_path / "a" / "last.ckpt", (1, 1))
+    assert trainer_module.find_last_checkpoint(tmp_path) == tmp_path / "b" / "last.ckpt"
+    with pytest.raises(FileNotFoundError, match=r"no run with a last\.ckpt"):
+        trainer_module.find_last_checkpoint(tmp_path / "none")
