@@ -83,9 +83,9 @@ def test_giou_weighting_and_all_zero_weights() -> None:
     pred = torch.tensor([[0.0, 0.0, 2.0, 2.0], [0.0, 0.0, 1.0, 1.0]], requires_grad=True)
     target = torch.tensor([[0.0, 0.0, 2.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
     weighted = giou_loss(pred, target, weight=torch.tensor([2.0, 1.0]), avg_factor=4.0)
-    assert float(weighted) == pytest.approx(2.0 * 0.5 / 4.0)
+    assert weighted.item() == pytest.approx(2.0 * 0.5 / 4.0)
     zero = giou_loss(pred, target, weight=torch.zeros(2), avg_factor=4.0)
-    assert float(zero) == 0.0 and zero.requires_grad
+    assert zero.item() == 0.0 and zero.requires_grad
 
 
 def test_bad_reduction_is_rejected() -> None:
