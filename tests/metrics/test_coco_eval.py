@@ -158,3 +158,81 @@ def test_tables_show_percent_and_undefined():
     table = per_class_table(summary["per_class"]).splitlines()
     assert table[1].split() == ["thing", "1", "100.00", "100.00"]
     assert table[2].split() == ["other", "0", "n/a", "n/a"]
+
+
+def test_official_dummy_coco_perfect_detections_score_one(samples_dir):
+    """The official evaluator test: dummy_coco.json with perfect detections gives mAP 1."""
+    from nanodet_plus.data.datasets import load_coco
+
+    ann_path = samples_dir / "dummy_coco.json"
+    record_set = load_coco(samples_dir, ann_path)
+    assert [r.image_id for r in record_set.records] == [0, 1, 2]
+    dets = [
+        make_dets([[0, 0, 20, 20], [0, 0, 20, 20]], [1.0, 1.0], [0, 1]),
+        make_dets([[0, 0, 20, 20]], [1.0], [0]),
+        Detections.empty(),
+    ]
+    for gt_json in (None, ann_path):
+        metrics = coco_evaluate(
+            record_set.records,
+            dets,
+            record_set.class_names,
+            category_ids=record_set.category_ids,
+            gt_json=gt_json,
+        )
+        assert metrics.stats["mAP"] == pytest.approx(1.0)
+        assert [c.num_gt for c in metrics.per_class] == [2, 1]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_annotation_file_keeps_segment_areas_and_per_class_crowds(engine):
+    """A 50x50 "a" box whose segment area is 500 is "small" in COCO; a crowd is of class "a".
+
+    From records: the box is medium (AP_small -1) and the class-less crowd region hides the
+    "b" detection (score 0.9) inside it, so b's AP is 1. From the file: AP_small is defined,
+    and that detection is a "b" false positive ranked above b's only hit: precision 0.5 at
+    recall 1 and AP 0.5 for b.
+    """
+    gt = {
+        "images": [
+            {"id": 1, "file_name": "1.jpg", "width": 400, "height": 300},
+            {"id": 2, "file_name": "2.jpg", "width": 400, "height": 300},
+        ],
+        "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [10, 10, 50, 50],
+                "area": 500.0,
+                "iscrowd": 0,
+            },
+            {
+                "id": 2,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [200, 100, 100, 100],
+                "area": 10000.0,
+                "iscrowd": 1,
+            },
+            {"id": 3, "image_id": 1, "category_id": 2, "bbox": [100, 200, 40, 40]},
+            {"id": 4, "image_id": 2, "category_id": 2, "bbox": [0, 0, 30, 30], "iscrowd": 0},
+        ],
+    }
+    record = make_record(
+        1, [[10, 10, 60, 60], [100, 200, 140, 240]], [0, 1], ignore=[[200, 100, 300, 200]]
+    )
+    dets = make_dets(
+        [[10, 10, 60, 60], [210, 110, 290, 190], [100, 200, 140, 240]], [0.9, 0.9, 0.5], [0, 1, 1]
+    )
+    from_records = coco_evaluate([record], [dets], ["a", "b"], engine=engine)
+    from_file = coco_evaluate([record], [dets], ["a", "b"], gt_json=gt, engine=engine)
+    assert from_records.stats["AP_small"] == -1
+    assert from_records.per_class[1].ap == pytest.approx(1.0)
+    assert from_file.stats["AP_small"] == pytest.approx(1.0)
+    assert from_file.per_class[1].ap == pytest.approx(0.5)
+    # Image 2 is not evaluated: its "b" box does not count.
+    assert [c.num_gt for c in from_file.per_class] == [1, 1]
+    with pytest.raises(ValueError, match=r"category ids \[9\]"):
+        coco_evaluate([record], [dets], ["a", "b"], category_ids=[1, 9], gt_json=gt)

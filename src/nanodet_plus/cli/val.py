@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         class_names,
         out_dir,
         category_ids=record_set.category_ids,
+        gt_json=split.ann_path if split.format == "coco" else None,
         input_size=tuple(args.imgsz) if args.imgsz else None,
         batch_size=args.batch,
         conf=args.conf,

@@ -299,6 +299,45 @@ def per_class_ap(
     ]
 
 
+def load_coco_ground_truth(source: str | Path | dict, image_ids: Sequence[int]) -> dict:
+    """A COCO annotation file (or dict) cut down to ``image_ids``, ready for COCOeval.
+
+    Annotations without ``area`` get their box area and those without ``iscrowd`` get 0.
+    """
+    if isinstance(source, dict):
+        data = source
+    else:
+        path = Path(source)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: COCO annotation file not found") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    wanted = set(image_ids)
+    images = [image for image in data["images"] if int(image["id"]) in wanted]
+    missing = wanted - {int(image["id"]) for image in images}
+    if missing:
+        raise ValueError(f"{len(missing)} evaluated image ids are not in the annotation file")
+    annotations = []
+    for ann in data.get("annotations", []):
+        if int(ann["image_id"]) not in wanted:
+            continue
+        ann = dict(ann)
+        ann.setdefault("area", float(ann["bbox"][2]) * float(ann["bbox"][3]))
+        ann.setdefault("iscrowd", 0)
+        annotations.append(ann)
+    return {"images": images, "annotations": annotations, "categories": data["categories"]}
+
+
+def _count_json_gt(gt_dict: dict, category_ids: Sequence[int]) -> list[int]:
+    counts = dict.fromkeys(category_ids, 0)
+    for ann in gt_dict["annotations"]:
+        if not ann.get("iscrowd", 0) and ann["category_id"] in counts:
+            counts[ann["category_id"]] += 1
+    return [counts[cid] for cid in category_ids]
+
+
 def _count_gt(records: Sequence[ImageRecord], num_classes: int) -> list[int]:
     counts = np.zeros(num_classes, dtype=np.int64)
     for record in records:
@@ -313,6 +352,7 @@ def coco_evaluate(
     class_names: Sequence[str],
     *,
     category_ids: Sequence[int] | None = None,
+    gt_json: str | Path | dict | None = None,
     results_path: str | Path | None = None,
     engine: str = "faster_coco_eval",
 ) -> CocoMetrics:
@@ -320,17 +360,28 @@ def coco_evaluate(
 
     ``category_ids[i]`` is the COCO category id of label ``i`` (1..K by default; pass a
     dataset's original ids to get a results file that matches its annotation json). With
-    ``results_path`` the COCO results list is also written there. No detections at all gives
-    every statistic 0, as the official evaluator does.
+    ``gt_json`` (a COCO annotation file or dict) the ground truth is read from it, restricted
+    to the records' images, instead of being rebuilt from the records: this keeps COCO's
+    segmentation areas, per-class crowd regions and unclipped boxes, so the numbers equal the
+    official evaluator's. With ``results_path`` the COCO results list is also written there.
+    No detections at all gives every statistic 0, as the official evaluator does.
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown evaluation engine {engine!r}; choose one of {ENGINES}")
     ids = _check_category_ids(class_names, category_ids)
-    gt_dict = build_coco_ground_truth(records, class_names, ids)
+    if gt_json is None:
+        gt_dict = build_coco_ground_truth(records, class_names, ids)
+        num_gt = _count_gt(records, len(class_names))
+    else:
+        gt_dict = load_coco_ground_truth(gt_json, [int(r.image_id) for r in records])
+        known = {int(c["id"]) for c in gt_dict["categories"]}
+        unknown = [cid for cid in ids if cid not in known]
+        if unknown:
+            raise ValueError(f"category ids {unknown} are not in the annotation file")
+        num_gt = _count_json_gt(gt_dict, ids)
     results = detections_to_coco(records, detections, ids)
     if results_path is not None:
         write_results_json(results_path, results)
-    num_gt = _count_gt(records, len(class_names))
     if not results:
         logger.warning("no detections at all: every metric is 0")
         per_class = [
@@ -346,9 +397,9 @@ def coco_evaluate(
     stats = {name: float(value) for name, value in zip(STAT_NAMES, evaluator.stats[:12])}
     precision = np.asarray(evaluator.eval["precision"], dtype=np.float64)
     iou_thresholds = np.asarray(evaluator.params.iouThrs, dtype=np.float64)
-    # COCOeval sorts category ids; bring the class axis back to label order.
-    order = np.argsort(np.argsort(ids))
-    precision = precision[:, :, order]
+    # COCOeval orders classes by sorted category id; bring the class axis to label order.
+    evaluated_ids = sorted(int(c["id"]) for c in gt_dict["categories"])
+    precision = precision[:, :, [evaluated_ids.index(cid) for cid in ids]]
     return CocoMetrics(
         stats=stats,
         per_class=per_class_ap(precision, iou_thresholds, class_names, ids, num_gt),

@@ -145,6 +145,7 @@ def score_detections(
     out_dir: str | Path | None = None,
     *,
     category_ids: Sequence[int] | None = None,
+    gt_json: str | Path | dict | None = None,
     conf: float = 0.35,
     plots: bool = True,
     num_samples: int = 4,
@@ -166,6 +167,7 @@ def score_detections(
         detections,
         class_names,
         category_ids=category_ids,
+        gt_json=gt_json,
         results_path=None if out_path is None else out_path / "results.json",
         engine=engine,
     )
@@ -213,6 +215,7 @@ def evaluate(
     *,
     config: Any = None,
     category_ids: Sequence[int] | None = None,
+    gt_json: str | Path | dict | None = None,
     input_size: tuple[int, int] | None = None,
     device: str | None = "cpu",
     batch_size: int = 8,
@@ -231,9 +234,11 @@ def evaluate(
     size and normalisation; e.g. the trainer's EMA model) or a function from a list of BGR
     images to a list of Detections. Detection uses the official evaluation settings
     (``score_thr`` 0.05, ``iou_thr`` 0.6, ``max_det`` 100); ``conf`` is only the threshold of
-    precision/recall/F1, the confusion matrix and the drawn samples. The dict is that of
-    :func:`score_detections` plus ``speed`` (ms per image) and ``settings``; with ``out_dir``
-    it is saved as ``metrics.json`` beside ``results.json`` and the figures.
+    precision/recall/F1, the confusion matrix and the drawn samples. ``category_ids`` and
+    ``gt_json`` are passed to :func:`~nanodet_plus.metrics.coco_eval.coco_evaluate` (give a
+    COCO split's annotation file for numbers identical to the official evaluator's). The
+    dict is that of :func:`score_detections` plus ``speed`` (ms per image) and ``settings``;
+    with ``out_dir`` it is saved as ``metrics.json`` beside ``results.json`` and the figures.
     """
     if not records:
         raise ValueError("no images to evaluate")
@@ -271,6 +276,7 @@ def evaluate(
         class_names,
         out_dir,
         category_ids=category_ids,
+        gt_json=gt_json,
         conf=conf,
         plots=plots,
         num_samples=num_samples,
