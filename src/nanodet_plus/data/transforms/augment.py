@@ -87,22 +87,22 @@ def color_and_normalize(
 
     Scaling HSV saturation by k leaves hue and value (the channel maximum v) unchanged, so every
     channel becomes ``c' = v + k (c - v)``. Brightness and contrast are affine in the pixel and
-    v is affine in the raw channel maximum, so the whole chain is one affine map of
-    ``(b, g, r, max(b, g, r))``, evaluated by a single ``cv2.transform``. (It equals OpenCV's
-    float HSV round trip except where brightness pushed values below 0, an edge case.)
+    v is affine in the raw channel maximum, so each output plane is one ``cv2.addWeighted`` of
+    the uint8 channel and the uint8 channel maximum, written straight into the CHW float32
+    result. (It equals OpenCV's float HSV round trip except where brightness pushed values
+    below 0, an edge case.)
     """
     jitter = jitter or ColorJitter()
-    mean_a = np.asarray(mean, np.float64)
-    std_a = np.asarray(std, np.float64)
-    a, d, k = jitter.contrast, jitter.brightness, jitter.saturation
-    blue, green, red = cv2.split(image)
-    channel_max = cv2.max(cv2.max(blue, green), red)
-    stacked = cv2.merge([blue, green, red, channel_max]).astype(np.float32)
-    matrix = np.zeros((4, 5), np.float64)
-    matrix[[0, 1, 2], [0, 1, 2]] = k * a / std_a
-    matrix[:3, 3] = (1.0 - k) * a / std_a
-    matrix[:3, 4] = (255.0 * d * a - mean_a) / std_a
-    return np.ascontiguousarray(cv2.transform(stacked, matrix).transpose(2, 0, 1)[:3])
+    contrast, brightness, saturation = jitter.contrast, jitter.brightness, jitter.saturation
+    planes = cv2.split(image)
+    channel_max = cv2.max(cv2.max(planes[0], planes[1]), planes[2])
+    out = np.empty((3, *image.shape[:2]), np.float32)
+    for c in range(3):
+        gain = contrast / float(std[c])
+        offset = (255.0 * brightness * contrast - float(mean[c])) / float(std[c])
+        cv2.addWeighted(planes[c], saturation * gain, channel_max, (1.0 - saturation) * gain,
+                        offset, dst=out[c], dtype=cv2.CV_32F)
+    return out
 
 
 def drop_small_boxes(
