@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import torch
-from torchvision.ops import box_area
 
 from nanodet_plus.losses._reduce import weight_reduce
+
+
+def box_area(boxes: torch.Tensor) -> torch.Tensor:
+    """Area ``[M]`` of xyxy boxes ``[M, 4]`` (negative for inverted boxes, as the official)."""
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
 
 
 def giou_loss(
