@@ -40,6 +40,7 @@ def grad_norms(model: torch.nn.Module) -> dict[str, float]:
     return norms
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("epoch", [0, 10])
 def test_train_step_matches_official(model_and_batch, reference_expected, epoch: int) -> None:
     model, batch = model_and_batch
