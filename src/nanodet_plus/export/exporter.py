@@ -128,9 +128,14 @@ def build_meta(cfg, model: torch.nn.Module, options: ExportOptions) -> ModelMeta
     project = find_project(model, reg_max)
     is_default = torch.equal(project, torch.arange(reg_max + 1, dtype=torch.float32))
     layout = "end2end" if options.end2end else options.layout
+    names = list(cfg.class_names) if cfg.class_names else None
+    if names is None and cfg.model.num_classes == 80:
+        from nanodet_plus.data.coco_classes import COCO_CLASSES
+
+        names = list(COCO_CLASSES)
     return ModelMeta(
         num_classes=cfg.model.num_classes,
-        class_names=list(cfg.class_names) if cfg.class_names else None,
+        class_names=names,
         input_size=tuple(options.input_size),
         strides=tuple(cfg.model.head.strides),
         reg_max=reg_max,

@@ -13,7 +13,12 @@ import torch
 
 from nanodet_plus.export.errors import ExportError
 from nanodet_plus.export.meta import meta_to_dict, write_sidecar
-from nanodet_plus.export.onnx_export import DEFAULT_OPSET, QUANT_OPSET, export_onnx
+from nanodet_plus.export.onnx_export import (
+    DEFAULT_OPSET,
+    QUANT_OPSET,
+    export_onnx,
+    quiet_tracing,
+)
 from nanodet_plus.runtime.base import ModelMeta
 
 LOGGER = logging.getLogger(__name__)
@@ -50,7 +55,7 @@ def write_torchscript(graph, batch, staged: Path, meta: ModelMeta, output_names,
     """Traced TorchScript with the metadata as an extra file, verified with ``torch.jit.load``."""
     from nanodet_plus.runtime.torchscript_backend import TorchScriptBackend
 
-    with torch.no_grad():
+    with torch.no_grad(), quiet_tracing():
         traced = torch.jit.trace(graph, torch.from_numpy(batch), check_trace=False)
     extra = {TORCHSCRIPT_META: json.dumps(meta_to_dict(meta))}
     torch.jit.save(traced, str(staged), _extra_files=extra)
@@ -115,18 +120,21 @@ def write(fmt: str, graph, batch: np.ndarray, staged: Path, meta: ModelMeta,
 
 
 def check_int8(expected: list[np.ndarray], actual: list[np.ndarray], meta: ModelMeta):
-    """INT8 cannot match fp32 to 1e-4; refuse only when the class scores drift grossly."""
+    """INT8 cannot match fp32 to 1e-4: refuse only when the class scores drift on average."""
     from nanodet_plus.export.quantize import INT8_SCORE_TOLERANCE
 
     want, got = expected[0], np.asarray(actual[0])
     if want.shape != got.shape:
         raise ExportError(f"int8 export output shape {got.shape} != PyTorch {want.shape}")
     c = meta.num_classes
-    score_diff = float(np.max(np.abs(want[..., :c] - got[..., :c])))
-    box_diff = float(np.max(np.abs(want[..., c:] - got[..., c:])))
-    if score_diff > INT8_SCORE_TOLERANCE:
+    score_diff = np.abs(want[..., :c] - got[..., :c])
+    mean_diff = float(score_diff.mean())
+    if mean_diff > INT8_SCORE_TOLERANCE:
         raise ExportError(
-            f"int8 export drifts too far from PyTorch: class score max difference "
-            f"{score_diff:.3g} > {INT8_SCORE_TOLERANCE}; use more or more typical --calib images"
+            f"int8 export drifts too far from PyTorch: mean class score difference "
+            f"{mean_diff:.3g} > {INT8_SCORE_TOLERANCE}; use more or more typical --calib images"
         )
-    return score_diff, f"int8: score max diff {score_diff:.3g}, box logit max diff {box_diff:.3g}"
+    candidates = int((want[..., :c] > 0.05).sum()), int((got[..., :c] > 0.05).sum())
+    note = (f"int8: class score difference mean {mean_diff:.3g}, max {score_diff.max():.3g}; "
+            f"candidates above 0.05: fp32 {candidates[0]}, int8 {candidates[1]}")
+    return mean_diff, note

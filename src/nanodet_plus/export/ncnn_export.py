@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from nanodet_plus.export.errors import ExportError, require
+from nanodet_plus.export.onnx_export import quiet_tracing
 from nanodet_plus.runtime.base import ModelMeta
 
 LOGGER = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ def torch_to_ncnn(
     with tempfile.TemporaryDirectory(prefix="pnnx-") as work:
         work_dir = Path(work)
         traced_path = work_dir / "graph.pt"
-        with torch.no_grad():
+        with torch.no_grad(), quiet_tracing():
             traced = torch.jit.trace(graph, dummy, check_trace=False)
         traced.save(str(traced_path))
         shape = ",".join(str(d) for d in dummy.shape)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -39,7 +42,7 @@ def export_onnx(
         for name in output_names:
             dynamic_axes[name] = {0: "batch", 1: "points"} if name != "detections" else {0: "k"}
     graph.eval()
-    with torch.no_grad():
+    with torch.no_grad(), quiet_tracing():
         try:
             torch.onnx.export(
                 graph,
@@ -61,6 +64,15 @@ def export_onnx(
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
+
+
+@contextlib.contextmanager
+def quiet_tracing() -> Iterator[None]:
+    """Silence tracer warnings about shape-dependent Python branches (fixed at export size)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=".*[Cc]onstant.*folding.*")
+        yield
 
 
 def _simplify(model):

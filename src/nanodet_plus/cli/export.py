@@ -1,0 +1,112 @@
+"""``nanodet export``: write a verified deploy file (ONNX, TorchScript, OpenVINO, ncnn, MNN).
+
+The default output is the official ONNX deploy layout: input ``data`` [N, 3, H, W] (normalised
+BGR), output ``output`` [N, points, C + 32] with sigmoid class scores, then raw distance logits.
+Each export is run on its own runtime against PyTorch on an image and refused when they differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nanodet_plus.cli.main import CliError
+
+FORMAT_CHOICES = ("onnx", "torchscript", "openvino", "ncnn", "mnn")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="export weights to ONNX, TorchScript, OpenVINO, ncnn or MNN (verified)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("weights", help="a .pth/.ckpt NanoDet-Plus checkpoint")
+    parser.add_argument(
+        "--format", default="onnx", help=f"one of {', '.join(FORMAT_CHOICES)} (default onnx)"
+    )
+    parser.add_argument(
+        "--config", help="preset or YAML (default: the checkpoint's, else a matching preset)"
+    )
+    parser.add_argument(
+        "--imgsz", nargs=2, type=int, metavar=("W", "H"),
+        help="input width and height, multiples of 32 (default: the config's)",
+    )
+    parser.add_argument("--batch", type=int, default=1, help="fixed batch size (1)")
+    parser.add_argument(
+        "--dynamic", action="store_true", help="dynamic batch, height and width (onnx, openvino)"
+    )
+    parser.add_argument(
+        "--simplify", action=argparse.BooleanOptionalAction, default=True,
+        help="simplify the ONNX graph with onnxslim (default on)",
+    )
+    parser.add_argument(
+        "--int8", action="store_true",
+        help="static INT8 quantisation (ONNX Runtime QDQ, opset 13); needs --calib",
+    )
+    parser.add_argument(
+        "--calib", help="calibration images: a folder, or a config/preset with a dataset"
+    )
+    parser.add_argument(
+        "--calib-images", type=int, default=100, help="calibration images used at most (100)"
+    )
+    parser.add_argument(
+        "--end2end", action="store_true",
+        help="decode in the graph: outputs boxes [N, points, 4] (input pixels) and scores",
+    )
+    parser.add_argument(
+        "--nms", action="store_true",
+        help="with --end2end: class-aware NMS in the graph, output detections [K, 7] "
+        "(batch, x1, y1, x2, y2, score, class)",
+    )
+    parser.add_argument(
+        "--layout", choices=("flat", "per-level"), default="flat",
+        help="flat: the official single output; per-level: cls/dis outputs per stride",
+    )
+    parser.add_argument("--output", "-o", help="output file (default: beside the weights)")
+    parser.add_argument(
+        "--verify-image", help="image for the parity check (default: a generated scene)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from nanodet_plus.export.errors import ExportError, MissingDependencyError
+    from nanodet_plus.export.exporter import ExportOptions, export_model
+
+    if args.format not in FORMAT_CHOICES:
+        raise CliError(
+            f"unsupported export format '{args.format}'; choose one of {', '.join(FORMAT_CHOICES)}"
+        )
+    weights = Path(args.weights)
+    if not weights.is_file():
+        raise CliError(f"{weights}: weights file not found")
+    options = ExportOptions(
+        format=args.format,
+        config=args.config,
+        input_size=tuple(args.imgsz) if args.imgsz else None,
+        batch=args.batch,
+        dynamic=args.dynamic,
+        simplify=args.simplify,
+        int8=args.int8,
+        calib=args.calib,
+        calib_images=args.calib_images,
+        end2end=args.end2end,
+        nms=args.nms,
+        layout=args.layout,
+        output=args.output,
+        verify_image=args.verify_image,
+    )
+    try:
+        result = export_model(weights, options)
+    except (ExportError, MissingDependencyError) as exc:
+        raise CliError(str(exc)) from None
+    width, height = result.meta.input_size
+    print(f"exported {result.path} ({args.format}, {width}x{height}, "
+          f"max difference to PyTorch {result.max_diff:.2e})")
+    for extra in result.files[1:]:
+        print(f"  + {extra}")
+    for note in result.notes:
+        print(f"  {note}")
+    return 0
