@@ -157,6 +157,8 @@ def test_tables_show_percent_and_undefined():
     assert "AP_small" in stats[4] and "n/a" in stats[4]
     table = per_class_table(summary["per_class"]).splitlines()
     assert table[1].split() == ["thing", "1", "100.00", "100.00"]
+    assert table[2] == "(1 class without ground truth not shown)"
+    table = per_class_table(summary["per_class"], show_all=True).splitlines()
     assert table[2].split() == ["other", "0", "n/a", "n/a"]
 
 
