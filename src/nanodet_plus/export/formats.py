@@ -58,7 +58,8 @@ def write_torchscript(graph, batch, staged: Path, meta: ModelMeta, output_names,
     with torch.no_grad(), quiet_tracing():
         traced = torch.jit.trace(graph, torch.from_numpy(batch), check_trace=False)
     extra = {TORCHSCRIPT_META: json.dumps(meta_to_dict(meta))}
-    torch.jit.save(traced, str(staged), _extra_files=extra)
+    with quiet_tracing():
+        torch.jit.save(traced, str(staged), _extra_files=extra)
     return [staged], TorchScriptBackend(staged)
 
 

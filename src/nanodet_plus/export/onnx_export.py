@@ -72,6 +72,7 @@ def quiet_tracing() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message=".*[Cc]onstant.*folding.*")
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\..*` is deprecated")
         yield
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,14 @@ class TorchScriptBackend:
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no such TorchScript file")
         extra = {META_FILE: ""}
-        try:
-            self.module = torch.jit.load(str(self.path), map_location="cpu", _extra_files=extra)
-        except RuntimeError as exc:
-            raise ValueError(f"{self.path}: not a TorchScript file ({exc})") from None
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"`torch\.jit\..*` is deprecated")
+            try:
+                self.module = torch.jit.load(
+                    str(self.path), map_location="cpu", _extra_files=extra
+                )
+            except RuntimeError as exc:
+                raise ValueError(f"{self.path}: not a TorchScript file ({exc})") from None
         self.module.eval()
         self.threads = threads
         if meta is None:
