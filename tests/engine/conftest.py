@@ -71,3 +71,9 @@ def tiny_dataset(tmp_path: Path) -> tuple[Path, Path]:
 def tiny_config() -> Callable[..., list[str]]:
     """``tiny_overrides`` as a fixture (test modules cannot import conftest)."""
     return tiny_overrides
+
+
+@pytest.fixture()
+def coco_writer() -> Callable[..., tuple[Path, Path]]:
+    """``write_tiny_coco`` as a fixture."""
+    return write_tiny_coco

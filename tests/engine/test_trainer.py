@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import signal
 from collections.abc import Callable
@@ -123,3 +124,20 @@ def test_resume_auto_finds_the_newest_run(tmp_path: Path) -> None:
     assert trainer_module.find_last_checkpoint(tmp_path) == tmp_path / "b" / "last.ckpt"
     with pytest.raises(FileNotFoundError, match=r"no run with a last\.ckpt"):
         trainer_module.find_last_checkpoint(tmp_path / "none")
+
+
+def test_warns_when_batches_get_no_positives(
+    tmp_path: Path, tiny_config: Overrides, coco_writer: Callable[..., Dataset],
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    images, ann = coco_writer(tmp_path / "empty", count=8, negatives=8)
+    monkeypatch.setattr(trainer_module, "NO_POSITIVE_WARN_STEPS", 2)
+    monkeypatch.setattr(logging.getLogger("nanodet_plus"), "propagate", True)
+    overrides = [*tiny_config(images, ann, epochs=1), "data.val=null"]
+    with caplog.at_level(logging.WARNING, logger="nanodet_plus"):
+        result = train("nanodet-plus-m_320", overrides, project=tmp_path, name="neg")
+    assert "without a single positive sample" in caplog.text
+    assert "wrong class mapping" in caplog.text
+    assert result.best_metric is None and result.best_path == result.last_path
+    rows = list(csv.DictReader((result.run_dir / "metrics.csv").open()))
+    assert float(rows[0]["num_pos"]) == 0.0

@@ -179,6 +179,8 @@ class Trainer:
         self.name = name
         self.check_data = check_data
         self.dist: DistContext = setup_distributed(self.config.train.device)
+        if not self.dist.is_main:
+            logging.getLogger("nanodet_plus").setLevel(logging.WARNING)
         self.epoch = 0  # index of the epoch that runs next
         self.batch_in_epoch = 0  # batches of that epoch already done (resume mid-epoch)
         self.step = 0  # optimizer steps done
@@ -362,9 +364,11 @@ class Trainer:
             self.batch_in_epoch += 1
             counted += 1
             images_seen += images.shape[0] * self.dist.world_size
-            scalar_keys = [k for k, v in losses.items() if v.numel() == 1]
-            stacked = torch.stack([losses[k].detach().float() for k in scalar_keys]).tolist()
-            values = dict(zip(scalar_keys, stacked))
+            scalars = {k: v.detach().float() for k, v in losses.items() if v.numel() == 1}
+            num_pos = getattr(getattr(self.model, "criterion", None), "last_num_pos", None)
+            if num_pos is not None:
+                scalars["num_pos"] = num_pos.float()
+            values = dict(zip(scalars, torch.stack(list(scalars.values())).tolist()))
             for key, value in values.items():
                 sums[key] = sums.get(key, 0.0) + value
             self._track_positives(values)

@@ -25,6 +25,7 @@ class NanoDetPlusCriterion:
     """
 
     def __init__(self, model_config: ModelConfig) -> None:
+        self.last_num_pos: torch.Tensor | None = None
         self.num_classes = model_config.num_classes
         self.strides = tuple(model_config.head.strides)
         self.reg_max = model_config.head.reg_max
@@ -84,6 +85,8 @@ class NanoDetPlusCriterion:
         targets = build_targets(
             assignment, priors, gt_boxes, gt_labels, self.num_classes, self.reg_max
         )
+        # Positives of this batch on this rank, read by the trainer's "no positives" warning.
+        self.last_num_pos = targets.num_pos.sum().detach()
         num_pos = reduce_mean(targets.num_pos.sum().to(torch.float32)).clamp(min=1.0)
 
         losses = self._head_losses(*head, targets, num_pos)
