@@ -225,3 +225,16 @@ def test_collecting_mode_gathers_all_problems(tmp_path: Path):
     rs = load_record_set(DatasetConfig("yolo", str(images)), ["x"], report)
     assert [i.kind for i in report.errors] == ["bad-line", "unknown-class"]
     assert rs.records[0].labels.tolist() == [0]
+
+
+def test_official_yolo_sample_six_boxes(tmp_path: Path, samples_dir: Path):
+    import shutil
+
+    for name in ("test_img.jpg", "test_img.txt"):
+        shutil.copy(samples_dir / name, tmp_path / name)
+    (record,) = load_yolo(tmp_path, tmp_path, ["class1"]).records
+    assert (record.width, record.height) == (360, 404) and len(record.boxes) == 6
+    cx, cy, w, h = 0.608987, 0.354681, 0.359542, 0.404493
+    np.testing.assert_allclose(
+        record.boxes[0], [(cx - w / 2) * 360, (cy - h / 2) * 404, (cx + w / 2) * 360,
+                          (cy + h / 2) * 404], atol=1e-3)
