@@ -192,3 +192,42 @@ def test_val_cli_errors_are_one_line(tiny_dataset, capsys):
     assert "no data.train dataset" in capsys.readouterr().err
     assert main(["val", config, "--weights", str(weights), "--conf", "2"]) == 1
     assert "--conf 2" in capsys.readouterr().err
+
+
+def test_val_results_json_reproduces_official_detections(
+    tmp_path, samples_dir, reference_weights, reference_expected
+):
+    """``nanodet val`` with the reference weights on the sample image: results.json holds the
+    official 320x320 detections (class, box, score) with COCO category ids 1..80."""
+    from nanodet_plus.data.coco_classes import COCO_CLASSES
+
+    categories = [{"id": i + 1, "name": name} for i, name in enumerate(COCO_CLASSES)]
+    image = {"id": 1, "file_name": "test_img.jpg", "width": 360, "height": 404}
+    person = {"id": 1, "image_id": 1, "category_id": 1, "bbox": [7, 3, 182, 398], "iscrowd": 0}
+    (tmp_path / "val.json").write_text(
+        json.dumps({"images": [image], "annotations": [person], "categories": categories})
+    )
+    (tmp_path / "ref.yaml").write_text(
+        "preset: nanodet-plus-m_320\n"
+        f"data:\n  val: {{format: coco, img_path: '{samples_dir}', ann_path: val.json}}\n"
+    )
+    argv = ["val", str(tmp_path / "ref.yaml"), "--weights", str(reference_weights)]
+    assert main([*argv, "--project", str(tmp_path / "runs"), "--no-plots"]) == 0
+    results = json.loads((tmp_path / "runs" / "exp" / "results.json").read_text())
+    got = np.array(
+        [
+            [
+                r["category_id"] - 1,
+                *r["bbox"][:2],
+                r["bbox"][0] + r["bbox"][2],
+                r["bbox"][1] + r["bbox"][3],
+                r["score"],
+            ]
+            for r in results
+        ]
+    )
+    expected = np.array(reference_expected["detections"]["320x320"])
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got[:, 0], expected[:, 0])
+    np.testing.assert_allclose(got[:, 1:5], expected[:, 1:5], atol=1e-2)
+    np.testing.assert_allclose(got[:, 5], expected[:, 5], atol=1e-4)
