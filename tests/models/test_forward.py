@@ -118,3 +118,14 @@ def test_15x_forward_shape(preset):
     model = nd.build_model(preset, num_classes=20).eval()
     with torch.inference_mode():
         assert model(torch.randn(1, 3, 96, 64)).shape == (1, 96 * 64 // 64 + 24 + 6 + 2, 52)
+
+
+def test_optimized_channels_last_matches_reference(reference_model, reference_io):
+    from nanodet_plus.models.fuse import optimize_for_inference
+
+    fast = optimize_for_inference(reference_model)
+    assert fast.channels_last and not fast.training
+    with torch.inference_mode():
+        out = fast(reference_io["input"])
+    torch.testing.assert_close(out, reference_io["output"], atol=1e-3, rtol=0)
+    assert reference_model.backbone.conv1[0].weight.is_contiguous()

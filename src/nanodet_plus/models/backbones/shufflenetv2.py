@@ -23,6 +23,17 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     return x.reshape(batch, channels, height, width)
 
 
+def concat_shuffle(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """``channel_shuffle(cat([first, second]), 2)`` in one copy, keeping the memory format.
+
+    Output channel 2j is ``first[:, j]`` and 2j+1 is ``second[:, j]``.
+    """
+    if second.stride(1) == 1 and second.shape[2] * second.shape[3] > 1:  # channels-last data
+        nhwc = torch.stack((first.permute(0, 2, 3, 1), second.permute(0, 2, 3, 1)), dim=-1)
+        return nhwc.flatten(-2).permute(0, 3, 1, 2)
+    return torch.stack((first, second), dim=2).flatten(1, 2)
+
+
 def _depthwise(channels: int, stride: int) -> nn.Conv2d:
     return nn.Conv2d(channels, channels, 3, stride, 1, groups=channels, bias=False)
 
@@ -62,10 +73,8 @@ class ShuffleV2Block(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stride == 1:
             kept, processed = x.chunk(2, dim=1)
-            out = torch.cat((kept, self.branch2(processed)), dim=1)
-        else:
-            out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
-        return channel_shuffle(out, 2)
+            return concat_shuffle(kept, self.branch2(processed))
+        return concat_shuffle(self.branch1(x), self.branch2(x))
 
 
 class ShuffleNetV2(nn.Module):
