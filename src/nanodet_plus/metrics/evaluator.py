@@ -81,7 +81,8 @@ def make_predict_fn(
             f"cannot evaluate a {type(predictor).__name__}: expected a Detector, a torch model "
             "or a function from a list of images to a list of Detections"
         )
-    return detector.detect_images
+    # detect() splits batches to a fixed-batch exported model's own batch size.
+    return detector.detect
 
 
 def predict_records(

@@ -1,0 +1,145 @@
+"""Time COCO box evaluation with faster-coco-eval and pycocotools on a COCO-val-sized case.
+
+The case is synthetic but shaped like COCO val2017 with a NanoDet-style detector: 5,000
+images, 80 classes, about 7.3 objects per image, and up to 100 detections per image (the
+official evaluation keeps scores > 0.05 and the top 100). Both engines score the same
+detections; the script checks that their 12 statistics agree and prints a Markdown table.
+
+    .venv/bin/python benchmarks/bench_eval.py [--images 5000] [--dets 100] [--repeats 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+
+from nanodet_plus.metrics.coco_eval import (
+    STAT_NAMES,
+    build_coco_ground_truth,
+    coco_evaluate,
+    default_category_ids,
+    detections_to_coco,
+)
+from nanodet_plus.metrics.detection_metrics import confusion_matrix, precision_recall_f1
+from nanodet_plus.structures import Detections, ImageRecord
+
+
+def synthetic_case(
+    num_images: int, dets_per_image: int, num_classes: int, seed: int
+) -> tuple[list[ImageRecord], list[Detections]]:
+    """COCO-like ground truth and detections: jittered hits, wrong classes, and clutter."""
+    rng = np.random.default_rng(seed)
+    records, detections = [], []
+    for image_id in range(num_images):
+        width, height = 640, int(rng.choice([427, 480, 512]))
+        n = int(rng.poisson(7.3))
+        # Log-uniform sizes give COCO's mix of small, medium and large objects.
+        wh = np.exp(rng.uniform(np.log(8), np.log(400), (n, 2)))
+        xy = rng.uniform(0, 1, (n, 2)) * np.maximum([width, height] - wh, 1)
+        boxes = np.concatenate([xy, xy + wh], axis=1).astype(np.float32)
+        labels = rng.integers(0, num_classes, n)
+        crowd = boxes[:1] if rng.random() < 0.01 else np.zeros((0, 4), np.float32)
+        records.append(
+            ImageRecord(
+                path=f"{image_id:012d}.jpg",
+                width=width,
+                height=height,
+                boxes=boxes,
+                labels=labels,
+                ignore_boxes=crowd,
+                image_id=image_id + 1,
+                file_name=f"{image_id:012d}.jpg",
+            )
+        )
+        found = rng.random(n) < 0.7
+        hits = boxes[found] + rng.normal(0, 0.1, (int(found.sum()), 4)) * np.tile(wh[found], 2)
+        hit_labels = np.where(rng.random(n) < 0.85, labels, rng.integers(0, num_classes, n))
+        clutter = max(dets_per_image - len(hits), 0)
+        c_wh = np.exp(rng.uniform(np.log(8), np.log(300), (clutter, 2)))
+        c_xy = rng.uniform(0, 1, (clutter, 2)) * np.maximum([width, height] - c_wh, 1)
+        all_boxes = np.concatenate([hits, np.concatenate([c_xy, c_xy + c_wh], axis=1)])
+        all_labels = np.concatenate([hit_labels[found], rng.integers(0, num_classes, clutter)])
+        scores = np.concatenate(
+            [rng.uniform(0.3, 0.95, len(hits)), rng.uniform(0.05, 0.5, clutter)]
+        )
+        order = np.argsort(-scores)[:dets_per_image]
+        detections.append(
+            Detections(
+                boxes=all_boxes[order].astype(np.float32),
+                scores=scores[order].astype(np.float32),
+                labels=all_labels[order].astype(np.int64),
+            )
+        )
+    return records, detections
+
+
+def timed(function, repeats: int):
+    """(result of the last run, best wall time in seconds over ``repeats`` runs)."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        best = min(best, time.perf_counter() - start)
+    return result, best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=5000)
+    parser.add_argument("--dets", type=int, default=100, help="detections per image")
+    parser.add_argument("--classes", type=int, default=80)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-pycocotools", action="store_true")
+    args = parser.parse_args()
+
+    records, detections = synthetic_case(args.images, args.dets, args.classes, args.seed)
+    names = [f"class{k}" for k in range(args.classes)]
+    ids = default_category_ids(args.classes)
+    num_gt = sum(len(r.labels) for r in records)
+    num_dets = sum(len(d) for d in detections)
+    _, build_gt_s = timed(lambda: build_coco_ground_truth(records, names, ids), args.repeats)
+    _, build_dt_s = timed(lambda: detections_to_coco(records, detections, ids), args.repeats)
+
+    _, prf_s = timed(lambda: precision_recall_f1(records, detections, names, 0.35), args.repeats)
+    _, cm_s = timed(lambda: confusion_matrix(records, detections, args.classes, 0.35), args.repeats)
+
+    engines = ["faster_coco_eval"] + ([] if args.skip_pycocotools else ["pycocotools"])
+    results = {}
+    for engine in engines:
+        metrics, seconds = timed(
+            lambda engine=engine: coco_evaluate(records, detections, names, engine=engine),
+            args.repeats,
+        )
+        results[engine] = (metrics, seconds)
+
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}"
+    )
+    print(
+        f"case: {args.images} images, {args.classes} classes, {num_gt} GT boxes, "
+        f"{num_dets} detections; best of {args.repeats}\n"
+    )
+    print(f"building COCO dicts: ground truth {build_gt_s:.2f} s, detections {build_dt_s:.2f} s")
+    print(f"at conf 0.35: P/R/F1 {prf_s:.2f} s, confusion matrix {cm_s:.2f} s\n")
+    print("| engine | coco_evaluate total (s) | mAP | AP_50 |")
+    print("|---|---|---|---|")
+    for engine, (metrics, seconds) in results.items():
+        print(
+            f"| {engine} | {seconds:.2f} | {metrics.stats['mAP']:.4f} | "
+            f"{metrics.stats['AP_50']:.4f} |"
+        )
+    if len(results) == 2:
+        fast, slow = results["faster_coco_eval"][0], results["pycocotools"][0]
+        worst = max(abs(fast.stats[n] - slow.stats[n]) for n in STAT_NAMES)
+        print(f"\nlargest difference over the 12 statistics: {worst:.2e}")
+        print(f"speed-up: {results['pycocotools'][1] / results['faster_coco_eval'][1]:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
