@@ -1,0 +1,251 @@
+"""Batch-1 eager forward latency on CPU: ours (plain and optimised) against the official code.
+
+    .venv/bin/python benchmarks/bench_inference.py [--presets ...] [--threads 1 2] [--rounds 10]
+
+Measures the network forward only (backbone + fpn + head on a normalised tensor), no pre- or
+post-processing. The official model runs in a subprocess with the official environment's
+python (``--official-venv``, default /tmp/nanodet-official-venv) when it exists; rounds are
+interleaved (official, ours plain, ours optimised, ...) so machine load hits all alike, and the
+table reports medians. Writes a markdown table to ``docs/benchmarks-inference.md``.
+
+Other helpers can time more variants with :func:`time_forward` and add them as columns through
+``extra_variants`` of :func:`run_benchmark`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+PRESETS = ("nanodet-plus-m_320", "nanodet-plus-m_416", "nanodet-plus-m-1.5x_320",
+           "nanodet-plus-m-1.5x_416")
+
+OFFICIAL_WORKER = textwrap.dedent(
+    """
+    import json, sys, time
+    import torch
+    from nanodet.util import cfg, load_config
+    from nanodet.model.arch import build_model
+
+    models = {}
+    for line in sys.stdin:
+        request = json.loads(line)
+        torch.set_num_threads(request["threads"])
+        key = request["config"]
+        if key not in models:
+            load_config(cfg, key)
+            cfg.defrost()
+            cfg.model.arch.backbone.pretrain = False
+            torch.manual_seed(0)
+            models[key] = build_model(cfg.model).eval()
+        model = models[key]
+        width, height = request["size"]
+        x = torch.randn(1, 3, height, width)
+        times = []
+        with torch.no_grad():
+            for _ in range(request["warmup"]):
+                model(x)
+            for _ in range(request["runs"]):
+                start = time.perf_counter()
+                model(x)
+                times.append(time.perf_counter() - start)
+        print("TIMES " + json.dumps(times), flush=True)
+    """
+)
+
+
+def time_forward(fn: Callable[[torch.Tensor], object], x: torch.Tensor, runs: int,
+                 warmup: int = 1) -> list[float]:
+    """Wall-clock seconds of ``runs`` calls of ``fn(x)`` after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn(x)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn(x)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+class OfficialWorker:
+    """The official NanoDet model timed in a subprocess of the official environment."""
+
+    def __init__(self, venv: Path, src: Path) -> None:
+        self.script = Path(tempfile.mkstemp(suffix="_official_worker.py")[1])
+        self.script.write_text(OFFICIAL_WORKER)
+        self.src = src
+        self.process = subprocess.Popen(
+            [str(venv / "bin" / "python"), str(self.script)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True, cwd=str(src),
+        )
+
+    def time(self, preset: str, size: tuple[int, int], threads: int, runs: int,
+             warmup: int = 1) -> list[float]:
+        config = str(self.src / "config" / f"{preset}.yml")
+        request = {"config": config, "size": list(size), "threads": threads, "runs": runs,
+                   "warmup": warmup}
+        assert self.process.stdin and self.process.stdout
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError("the official worker exited; run it by hand to see why")
+            if line.startswith("TIMES "):
+                return json.loads(line[len("TIMES "):])
+
+    def close(self) -> None:
+        if self.process.stdin:
+            self.process.stdin.close()
+        self.process.wait(timeout=30)
+        self.script.unlink(missing_ok=True)
+
+
+def run_benchmark(
+    presets: tuple[str, ...] = PRESETS,
+    threads: tuple[int, ...] = (1, 2),
+    rounds: int = 10,
+    runs_per_round: int = 3,
+    official: OfficialWorker | None = None,
+    extra_variants: dict[str, Callable] | None = None,
+) -> list[dict]:
+    """Median forward latency (ms) per preset, thread count and variant."""
+    import nanodet_plus as nd
+    from nanodet_plus.config.loader import load_config
+    from nanodet_plus.models.fuse import optimize_for_inference
+
+    rows = []
+    for preset in presets:
+        size = tuple(load_config(preset).data.input_size)
+        torch.manual_seed(0)
+        model = nd.build_model(preset, aux=False).eval()
+        fast = optimize_for_inference(model)
+        x = torch.randn(1, 3, size[1], size[0])
+
+        def plain(t: torch.Tensor, model=model) -> object:
+            with torch.no_grad():
+                return model(t)
+
+        def optimised(t: torch.Tensor, fast=fast) -> object:
+            with torch.inference_mode():
+                return fast(t)
+
+        variants: dict[str, Callable] = {"ours plain": plain, "ours fused+NHWC": optimised}
+        for name, factory in (extra_variants or {}).items():
+            variants[name] = factory(model, preset, size)
+        for thread_count in threads:
+            torch.set_num_threads(thread_count)
+            samples: dict[str, list[float]] = {name: [] for name in variants}
+            if official is not None:
+                samples = {"official": [], **samples}
+            for _ in range(rounds):
+                if official is not None:
+                    samples["official"] += official.time(preset, size, thread_count,
+                                                         runs_per_round)
+                for name, fn in variants.items():
+                    samples[name] += time_forward(fn, x, runs_per_round)
+            medians = {name: statistics.median(v) * 1000 for name, v in samples.items()}
+            rows.append({"preset": preset, "size": size, "threads": thread_count,
+                         "medians_ms": medians, "samples": len(samples["ours plain"])})
+            print(preset, thread_count, {k: round(v, 1) for k, v in medians.items()},
+                  flush=True)
+    return rows
+
+
+def machine_description() -> str:
+    """CPU model, core count, load and library versions."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    return (f"{cpu}, {os.cpu_count()} logical CPUs, load average {load} at the end; "
+            f"torch {torch.__version__}, Python {platform.python_version()}")
+
+
+def write_markdown(rows: list[dict], path: Path, command: str) -> None:
+    """The results as a markdown page."""
+    names = list(rows[0]["medians_ms"])
+    lines = [
+        "# Inference forward latency (CPU, batch 1)",
+        "",
+        "Network forward only (backbone + fpn + head on a normalised tensor); median "
+        "milliseconds over interleaved rounds. \"ours plain\" is the eval-mode model under "
+        "`torch.no_grad()`, like the official predictor; \"ours fused+NHWC\" is "
+        "`nanodet_plus.models.fuse.optimize_for_inference(model)` (BatchNorm folded into the "
+        "convolutions, channels-last memory) under `torch.inference_mode()`, with the same "
+        "outputs (tests/models/test_forward.py).",
+        "",
+        f"- Machine: {machine_description()}",
+        f"- Command: `{command}`",
+        "",
+        "| model | input (WxH) | threads | " + " | ".join(f"{n} (ms)" for n in names)
+        + (" | fused+NHWC / official |" if "official" in names else " |"),
+        "|---|---|---|" + "---|" * len(names) + ("---|" if "official" in names else ""),
+    ]
+    for row in rows:
+        med = row["medians_ms"]
+        cells = [f"{med[n]:.1f}" for n in names]
+        ratio = ""
+        if "official" in med:
+            ratio = f" {med['ours fused+NHWC'] / med['official']:.2f}x |"
+        width, height = row["size"]
+        lines.append(f"| {row['preset']} | {width}x{height} | {row['threads']} | "
+                     + " | ".join(cells) + " |" + ratio)
+    lines += [
+        "",
+        "The machine is shared, so absolute figures move with its load; compare columns within "
+        "a row (they were measured in alternation).",
+        "",
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS))
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--runs-per-round", type=int, default=3)
+    parser.add_argument("--official-venv", type=Path, default=Path("/tmp/nanodet-official-venv"))
+    parser.add_argument("--official-src", type=Path, default=Path("/tmp/nanodet-src"))
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks-inference.md")
+    args = parser.parse_args(argv)
+    official = None
+    if (args.official_venv / "bin" / "python").exists() and args.official_src.is_dir():
+        official = OfficialWorker(args.official_venv, args.official_src)
+    else:
+        print("official environment not found: timing ours only", file=sys.stderr)
+    try:
+        rows = run_benchmark(tuple(args.presets), tuple(args.threads), args.rounds,
+                             args.runs_per_round, official)
+    finally:
+        if official is not None:
+            official.close()
+    command = "python benchmarks/bench_inference.py " + " ".join(argv or sys.argv[1:])
+    write_markdown(rows, args.out, command.strip())
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
