@@ -13,7 +13,7 @@ from nanodet_plus.losses.giou import giou_loss
 from nanodet_plus.losses.quality_focal import quality_focal_loss
 from nanodet_plus.ops.boxes import distance2bbox, integral
 from nanodet_plus.ops.priors import center_priors
-from nanodet_plus.utils.distributed import reduce_mean
+from nanodet_plus.utils.distributed import get_world_size, reduce_mean
 
 
 class NanoDetPlusCriterion:
@@ -87,7 +87,10 @@ class NanoDetPlusCriterion:
         )
         # Positives of this batch on this rank, read by the trainer's "no positives" warning.
         self.last_num_pos = targets.num_pos.sum().detach()
-        num_pos = reduce_mean(targets.num_pos.sum().to(torch.float32)).clamp(min=1.0)
+        # The official floor of 1 applies to the global total: the mean over ranks is floored
+        # at 1 / world_size, so DDP gradients equal those of one process on the whole batch.
+        floor = 1.0 / get_world_size()
+        num_pos = reduce_mean(targets.num_pos.sum().to(torch.float32)).clamp(min=floor)
 
         losses = self._head_losses(*head, targets, num_pos)
         total = losses["loss_qfl"] + losses["loss_bbox"] + losses["loss_dfl"]
@@ -129,7 +132,7 @@ class NanoDetPlusCriterion:
         pos_cls = cls_logits.reshape(-1, self.num_classes)[positive]
         box_weight = pos_cls.detach().sigmoid().amax(dim=1)
         # A collective: every rank calls it, with or without positives, so DDP cannot hang.
-        box_norm = reduce_mean(box_weight.sum()).clamp(min=1.0)
+        box_norm = reduce_mean(box_weight.sum()).clamp(min=1.0 / get_world_size())
         if not bool(positive.any()):
             empty = box_logits.sum() * 0
             return {"loss_qfl": loss_qfl, "loss_bbox": empty, "loss_dfl": empty.clone()}
