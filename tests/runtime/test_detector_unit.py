@@ -6,7 +6,13 @@ import cv2
 import numpy as np
 import pytest
 
-from nanodet_plus.data.preprocess import normalize, pad_batch, preprocess, warp_image
+from nanodet_plus.data.preprocess import (
+    normalize,
+    normalize_chw,
+    pad_batch,
+    preprocess,
+    warp_image,
+)
 from nanodet_plus.ops.priors import num_points
 from nanodet_plus.runtime import registry
 from nanodet_plus.runtime.base import ModelMeta
@@ -53,6 +59,15 @@ def test_normalize_bgr_mean_std():
     out = normalize(pixel)
     expected = (pixel.astype(np.float64) - [103.53, 116.28, 123.675]) / [57.375, 57.12, 58.395]
     np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_normalize_chw_equals_official_order():
+    image = np.random.default_rng(1).integers(0, 256, (37, 41, 3), dtype=np.uint8)
+    official = (image.astype(np.float32) / 255 - np.float32([103.53, 116.28, 123.675]) / 255) / (
+        np.float32([57.375, 57.12, 58.395]) / 255
+    )
+    np.testing.assert_array_equal(normalize_chw(image), official.transpose(2, 0, 1))
+    np.testing.assert_array_equal(normalize(image), official)
 
 
 def test_preprocess_keep_ratio_shapes():

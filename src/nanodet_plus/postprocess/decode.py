@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 
@@ -24,6 +26,50 @@ def project_vector(meta: ModelMeta, device: torch.device | str = "cpu") -> torch
     return torch.arange(meta.reg_max + 1, dtype=torch.float32, device=device)
 
 
+@lru_cache(maxsize=32)
+def cached_priors(
+    input_hw: tuple[int, int], strides: tuple[int, ...], device: str
+) -> torch.Tensor:
+    """:func:`center_priors`, computed once per input size (read-only; do not modify)."""
+    return center_priors(input_hw, strides, device=device)
+
+
+def checked_preds(
+    raw: np.ndarray | torch.Tensor, meta: ModelMeta, input_hw: tuple[int, int]
+) -> torch.Tensor:
+    """``raw`` as a ``[B, N, C + 4(R + 1)]`` tensor; a clear error when its shape does not fit."""
+    preds = as_tensor(raw)
+    if preds.dim() == 2:
+        preds = preds[None]
+    expected_channels = meta.num_classes + 4 * (meta.reg_max + 1)
+    expected_points = num_points(input_hw, meta.strides)
+    if preds.dim() != 3 or preds.shape[2] != expected_channels or preds.shape[1] != expected_points:
+        raise ValueError(
+            f"raw output has shape {tuple(preds.shape)}, expected [B, {expected_points}, "
+            f"{expected_channels}] for input (H, W) = {tuple(input_hw)} with "
+            f"{meta.num_classes} classes and reg_max {meta.reg_max}"
+        )
+    return preds
+
+
+def class_scores(preds: torch.Tensor, meta: ModelMeta) -> torch.Tensor:
+    """``[..., C]`` probabilities: sigmoid of the class logits unless the graph applied it."""
+    logits = preds[..., : meta.num_classes]
+    return logits if meta.scores_are_sigmoid else logits.sigmoid()
+
+
+def decode_boxes(
+    box_logits: torch.Tensor,
+    priors: torch.Tensor,
+    meta: ModelMeta,
+    input_hw: tuple[int, int],
+) -> torch.Tensor:
+    """xyxy boxes ``[..., 4]`` from box logits ``[..., 4(R + 1)]`` and their priors ``[..., 4]``,
+    clamped to the input tensor (x to [0, W], y to [0, H])."""
+    distances = integral(box_logits, project_vector(meta, box_logits.device)) * priors[..., 2:3]
+    return distance2bbox(priors[..., :2], distances, max_hw=tuple(input_hw))
+
+
 def decode(
     raw: np.ndarray | torch.Tensor, meta: ModelMeta, input_hw: tuple[int, int]
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,21 +79,7 @@ def decode(
     ``(H, W)``, which fixes the priors. Class channels get a sigmoid unless
     ``meta.scores_are_sigmoid`` says the graph already applied it.
     """
-    preds = as_tensor(raw)
-    if preds.dim() == 2:
-        preds = preds[None]
-    bins = meta.reg_max + 1
-    expected_channels = meta.num_classes + 4 * bins
-    expected_points = num_points(input_hw, meta.strides)
-    if preds.dim() != 3 or preds.shape[2] != expected_channels or preds.shape[1] != expected_points:
-        raise ValueError(
-            f"raw output has shape {tuple(preds.shape)}, expected [B, {expected_points}, "
-            f"{expected_channels}] for input (H, W) = {tuple(input_hw)} with "
-            f"{meta.num_classes} classes and reg_max {meta.reg_max}"
-        )
-    class_part, box_part = preds.split([meta.num_classes, 4 * bins], dim=-1)
-    scores = class_part if meta.scores_are_sigmoid else class_part.sigmoid()
-    priors = center_priors(input_hw, meta.strides, device=preds.device)
-    distances = integral(box_part, project_vector(meta, preds.device)) * priors[:, 2:3]
-    boxes = distance2bbox(priors[:, :2], distances, max_hw=tuple(input_hw))
-    return scores, boxes
+    preds = checked_preds(raw, meta, input_hw)
+    priors = cached_priors(tuple(input_hw), tuple(meta.strides), str(preds.device))
+    boxes = decode_boxes(preds[..., meta.num_classes :], priors, meta, input_hw)
+    return class_scores(preds, meta), boxes

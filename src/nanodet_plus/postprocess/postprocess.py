@@ -13,7 +13,7 @@ import torch
 
 from nanodet_plus.data.transforms.geometry import warp_boxes
 from nanodet_plus.ops.nms import batched_nms, top_k_per_group
-from nanodet_plus.postprocess.decode import decode
+from nanodet_plus.postprocess.decode import cached_priors, checked_preds, class_scores, decode_boxes
 from nanodet_plus.runtime.base import ModelMeta
 from nanodet_plus.structures import Detections
 
@@ -38,17 +38,29 @@ def postprocess(
     ``warp_matrices`` map each original image to the network input; ``orig_sizes`` are the
     original ``(width, height)``; ``input_hw`` is the input tensor's ``(H, W)``.
     """
-    scores, boxes = decode(raw, meta, input_hw)
-    batch, _, num_classes = scores.shape
+    input_hw = (int(input_hw[0]), int(input_hw[1]))
+    preds = checked_preds(raw, meta, input_hw)
+    scores = class_scores(preds, meta)
+    batch, num_points, num_classes = scores.shape
     if len(warp_matrices) != batch or len(orig_sizes) != batch:
         raise ValueError(
             f"got {len(warp_matrices)} warp matrices and {len(orig_sizes)} sizes for a batch "
             f"of {batch}"
         )
     names_table = list(class_names or meta.class_names or [])
-    image_idx, point_idx, labels = torch.nonzero(scores > score_thr, as_tuple=True)
+    candidates = scores > score_thr
+    # decode boxes only at points with at least one candidate class (same numbers, less work)
+    box_image, box_point = torch.nonzero(candidates.any(dim=-1), as_tuple=True)
+    priors = cached_priors(input_hw, tuple(meta.strides), str(preds.device))
+    point_boxes = decode_boxes(
+        preds[box_image, box_point, num_classes:], priors[box_point], meta, input_hw
+    )
+    slot = torch.full((batch, num_points), -1, dtype=torch.int64, device=preds.device)
+    slot[box_image, box_point] = torch.arange(box_image.numel(), device=preds.device)
+
+    image_idx, point_idx, labels = torch.nonzero(candidates, as_tuple=True)
     cand_scores = scores[image_idx, point_idx, labels]
-    cand_boxes = boxes[image_idx, point_idx]
+    cand_boxes = point_boxes[slot[image_idx, point_idx]]
     keep = batched_nms(cand_boxes, cand_scores, image_idx * num_classes + labels, iou_thr)
     keep = keep[top_k_per_group(image_idx[keep], max_det)]
 
