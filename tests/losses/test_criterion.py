@@ -88,3 +88,13 @@ def test_mismatched_inputs_are_rejected(criterion) -> None:
         criterion(torch.zeros(2, 100, CHANNELS), None, INPUT_HW, boxes, labels)
     with pytest.raises(ValueError, match="label"):
         criterion(raw_outputs(2), None, INPUT_HW, boxes, [labels[0]])
+
+
+def test_bfloat16_outputs_give_float32_losses(criterion) -> None:
+    head = raw_outputs(2, 0).detach().to(torch.bfloat16).requires_grad_()
+    aux = raw_outputs(2, 1).detach().to(torch.bfloat16).requires_grad_()
+    boxes, labels = some_gts()
+    losses = criterion(head, aux, INPUT_HW, boxes, labels)
+    assert all(value.dtype == torch.float32 for value in losses.values())
+    losses["loss"].backward()
+    assert head.grad.dtype == torch.bfloat16 and torch.isfinite(head.grad.float()).all()

@@ -73,8 +73,12 @@ class NanoDetPlusCriterion:
                 f"head output has {head_out.shape[1]} points, an input of (H, W) = {input_hw} "
                 f"with strides {self.strides} has {priors.shape[0]}"
             )
+        # Losses in float32 even when the model ran in bf16/fp16 (a no-op for float32 outputs).
+        head_out = head_out.float()
+        aux_out = None if aux_out is None else aux_out.float()
         if project is None:
-            project = torch.arange(self.reg_max + 1, dtype=head_out.dtype, device=head_out.device)
+            project = torch.arange(self.reg_max + 1, device=head_out.device)
+        project = project.to(device=head_out.device, dtype=torch.float32)
 
         head = self._split_and_decode(head_out, priors, project)
         aux = None if aux_out is None else self._split_and_decode(aux_out, priors, project)
