@@ -88,6 +88,8 @@ def test_mismatched_inputs_are_rejected(criterion) -> None:
         criterion(torch.zeros(2, 100, CHANNELS), None, INPUT_HW, boxes, labels)
     with pytest.raises(ValueError, match="label"):
         criterion(raw_outputs(2), None, INPUT_HW, boxes, [labels[0]])
+    with pytest.raises(ValueError, match=r"GT label 3 is outside \[0, 3\)"):
+        criterion(raw_outputs(2), None, INPUT_HW, boxes, [torch.tensor([0, 3]), labels[1]])
 
 
 def test_bfloat16_outputs_give_float32_losses(criterion) -> None:

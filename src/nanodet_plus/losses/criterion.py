@@ -73,6 +73,7 @@ class NanoDetPlusCriterion:
                 f"head output has {head_out.shape[1]} points, an input of (H, W) = {input_hw} "
                 f"with strides {self.strides} has {priors.shape[0]}"
             )
+        self._check_labels(gt_labels)
         # Losses in float32 even when the model ran in bf16/fp16 (a no-op for float32 outputs).
         head_out = head_out.float()
         aux_out = None if aux_out is None else aux_out.float()
@@ -106,6 +107,20 @@ class NanoDetPlusCriterion:
             losses.update({f"aux_{name}": value for name, value in aux_losses.items()})
         losses["loss"] = total
         return losses
+
+    def _check_labels(self, gt_labels: Sequence[torch.Tensor]) -> None:
+        """Raise a clear error for GT labels outside ``[0, num_classes)``."""
+        if not gt_labels:
+            return
+        labels = torch.cat([torch.as_tensor(t).reshape(-1) for t in gt_labels])
+        if labels.numel() == 0:
+            return
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= self.num_classes:
+            bad = low if low < 0 else high
+            raise ValueError(
+                f"GT label {bad} is outside [0, {self.num_classes}) (num_classes of the model)"
+            )
 
     def _split_and_decode(
         self, raw: torch.Tensor, priors: torch.Tensor, project: torch.Tensor
