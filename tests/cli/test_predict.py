@@ -53,17 +53,20 @@ def test_json_matches_reference_detections(
 
 
 def test_folder_skips_corrupt_image_and_run_folders_increment(
-    base_args, samples_dir, tmp_path, nanodet_log
+    base_args, samples_dir, tmp_path, nanodet_log, monkeypatch
 ):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     folder = tmp_path / "images"
     folder.mkdir()
     shutil.copy(samples_dir / "test_img.jpg", folder / "a.jpg")
     (folder / "b.png").write_bytes(b"\x89PNG broken")
     (folder / "notes.txt").write_text("not an image")
     args = ["predict", str(folder), *base_args, "--imgsz", "320", "320", "--no-save-media"]
-    assert main(args) == 0
+    assert main([*args, "--show"]) == 0
     warnings = [r.getMessage() for r in nanodet_log.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "b.png" in warnings[0] and "not a readable image" in warnings[0]
+    assert len(warnings) == 2 and "--show ignored: no display" in warnings[0]
+    assert "b.png" in warnings[1] and "not a readable image" in warnings[1]
     records = json.loads((tmp_path / "runs" / "exp" / "predictions.json").read_text())
     assert {r["file_name"] for r in records} == {"a.jpg"}
     assert main(args) == 0
