@@ -115,3 +115,10 @@ def test_official_initialisation():
     for key, value in state.items():
         if key.startswith("fpn."):
             assert torch.equal(value, state["aux_" + key]), key
+
+
+def test_criterion_is_not_part_of_the_state_dict():
+    model = nd.build_model("nanodet-plus-m_320")
+    assert model.criterion is model.criterion
+    assert len(model.state_dict()) == 887
+    assert "_criterion" not in dict(model.named_modules())

@@ -208,3 +208,16 @@ def test_imagenet_from_hub_cache(model_m320, monkeypatch, tmp_path, torchvision_
     cached.write_bytes(path.read_bytes())
     assert load_imagenet_backbone(model_m320, "imagenet") == 330
     assert torch.equal(model_m320.backbone.conv1[0].weight, state["conv1.0.weight"])
+
+
+def test_infer_model_config_from_shapes():
+    from nanodet_plus.models.weights import infer_model_config
+
+    model = nd.build_model("nanodet-plus-m-1.5x_320", num_classes=5, aux=False)
+    config = infer_model_config(model.state_dict())
+    assert config.num_classes == 5 and config.aux_head is None
+    assert config.backbone.model_size == "1.5x" and config.neck.out_channels == 128
+    rebuilt = nd.build_model(config)
+    assert load_weights(rebuilt, model.state_dict()).loaded == 645
+    with pytest.raises(WeightsError, match="not a NanoDet-Plus state dict"):
+        infer_model_config({"backbone.x": torch.zeros(1)}, "x.pth")
