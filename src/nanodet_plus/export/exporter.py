@@ -89,6 +89,13 @@ def validate_options(options: ExportOptions) -> None:
                 f"image size {width}x{height} is not divisible by 32; use e.g. "
                 f"{max(32, round(width / 32) * 32)}x{max(32, round(height / 32) * 32)}"
             )
+    if options.output is not None:
+        expected = SUFFIXES[options.format].rsplit(".", 1)[-1]
+        if Path(options.output).suffix.lower() != f".{expected}":
+            raise ExportError(
+                f"{options.output}: a {options.format} export must end in .{expected} "
+                "(runtimes are chosen by suffix)"
+            )
     if options.batch < 1:
         raise ExportError(f"batch must be at least 1, got {options.batch}")
     if options.layout not in ("flat", "per-level"):

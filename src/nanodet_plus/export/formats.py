@@ -24,6 +24,7 @@ from nanodet_plus.runtime.base import ModelMeta
 LOGGER = logging.getLogger(__name__)
 
 TORCHSCRIPT_META = "nanodet_meta.json"
+VERIFY_THREADS = 1  # one image: start-up dominates, and spinning threads only add load
 
 
 def _stem(staged: Path) -> Path:
@@ -48,7 +49,7 @@ def write_onnx(graph, batch, staged: Path, meta: ModelMeta, output_names, option
     else:
         export_onnx(graph, dummy, staged, meta, output_names, dynamic=options.dynamic,
                     simplify=options.simplify, opset=opset)
-    return [staged], OnnxRuntimeBackend(staged, meta=meta)
+    return [staged], OnnxRuntimeBackend(staged, meta=meta, threads=VERIFY_THREADS)
 
 
 def write_torchscript(graph, batch, staged: Path, meta: ModelMeta, output_names, options):
@@ -60,7 +61,7 @@ def write_torchscript(graph, batch, staged: Path, meta: ModelMeta, output_names,
     extra = {TORCHSCRIPT_META: json.dumps(meta_to_dict(meta))}
     with quiet_tracing():
         torch.jit.save(traced, str(staged), _extra_files=extra)
-    return [staged], TorchScriptBackend(staged)
+    return [staged], TorchScriptBackend(staged, threads=VERIFY_THREADS)
 
 
 def write_openvino(graph, batch, staged: Path, meta: ModelMeta, output_names, options):
@@ -74,7 +75,7 @@ def write_openvino(graph, batch, staged: Path, meta: ModelMeta, output_names, op
                 opset=options.opset or DEFAULT_OPSET)
     files = onnx_to_openvino(onnx_path, staged, meta)
     onnx_path.unlink()
-    return files, OpenVinoBackend(staged, meta=meta)
+    return files, OpenVinoBackend(staged, meta=meta, threads=VERIFY_THREADS)
 
 
 def write_ncnn(graph, batch, staged: Path, meta: ModelMeta, output_names, options):
@@ -84,7 +85,7 @@ def write_ncnn(graph, batch, staged: Path, meta: ModelMeta, output_names, option
 
     files = torch_to_ncnn(graph, torch.from_numpy(batch[:1]), staged, meta, output_names)
     files.append(write_sidecar(meta, staged))
-    return files, NcnnBackend(staged, meta=meta)
+    return files, NcnnBackend(staged, meta=meta, threads=VERIFY_THREADS)
 
 
 def write_mnn(graph, batch, staged: Path, meta: ModelMeta, output_names, options):
@@ -98,7 +99,7 @@ def write_mnn(graph, batch, staged: Path, meta: ModelMeta, output_names, options
     onnx_to_mnn(onnx_path, staged)
     onnx_path.unlink()
     sidecar = write_sidecar(meta, staged)
-    return [staged, sidecar], MnnBackend(staged, meta=meta)
+    return [staged, sidecar], MnnBackend(staged, meta=meta, threads=VERIFY_THREADS)
 
 
 WRITERS = {

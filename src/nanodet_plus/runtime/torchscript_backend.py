@@ -48,10 +48,15 @@ class TorchScriptBackend:
 
     def run(self, batch: np.ndarray) -> list[np.ndarray]:
         """Every graph output as numpy arrays."""
+        previous = torch.get_num_threads()
         if self.threads:
             torch.set_num_threads(self.threads)
-        with torch.inference_mode():
-            out = self.module(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
+        try:
+            with torch.inference_mode():
+                data = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+                out = self.module(data)
+        finally:
+            torch.set_num_threads(previous)
         items = out if isinstance(out, (tuple, list)) else (out,)
         return [item.numpy() for item in items]
 
