@@ -186,7 +186,8 @@ def test_nan_coordinates(tmp_path: Path):
     path = tmp_path / "ann.json"
     path.write_text('{"images": ' + json.dumps(images) + ', "categories": [{"id": 1, "name": "a"}],'
                     ' "annotations": [{"image_id": 1, "category_id": 1, "bbox": [NaN, 1, 2, 2]}]}')
-    with pytest.raises(DatasetError, match=r"ann\.json:annotations\[0\]: non-finite bbox"):
+    with pytest.raises(DatasetError,
+                       match=r"ann\.json:annotations\[0\]: non-finite box coordinates"):
         load_coco(tmp_path, path)
 
 

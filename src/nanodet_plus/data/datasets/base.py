@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,39 +158,53 @@ def empty_boxes() -> np.ndarray:
     return np.zeros((0, 4), np.float32)
 
 
-def _clean_boxes(
+def clean_boxes(
     boxes: np.ndarray,
-    width: int,
-    height: int,
+    width: int | np.ndarray,
+    height: int | np.ndarray,
     report: LoadReport,
     file: str,
-    wheres: Sequence[str],
+    where_of: Callable[[int], str],
 ) -> np.ndarray:
-    """Clip boxes to the image and flag the ones to keep (finite, at least 1 px each side)."""
+    """Clip xyxy boxes (in place) to their image and return the mask of boxes to keep.
+
+    ``width``/``height`` are scalars or one value per box. Non-finite boxes are errors, boxes
+    under 1 px after clipping are dropped (warning), clipped boxes are warnings. Vectorised;
+    only rows with a problem are visited one by one to report them.
+    """
     keep = np.ones(len(boxes), bool)
-    for i, box in enumerate(boxes):
-        if not np.all(np.isfinite(box)):
+    if len(boxes) == 0:
+        return keep
+    widths = np.broadcast_to(np.asarray(width, np.float64), (len(boxes),))
+    heights = np.broadcast_to(np.asarray(height, np.float64), (len(boxes),))
+    finite = np.isfinite(boxes).all(axis=1)
+    safe = np.where(finite[:, None], boxes, 0.0)
+    clipped = np.empty_like(safe)
+    for col, limit in ((0, widths), (1, heights), (2, widths), (3, heights)):
+        clipped[:, col] = np.minimum(np.maximum(safe[:, col], 0), limit)
+    small = ((clipped[:, 2] - clipped[:, 0]) < MIN_BOX_SIZE) | (
+        (clipped[:, 3] - clipped[:, 1]) < MIN_BOX_SIZE)
+    moved = np.abs(clipped - safe).max(axis=1) > CLIP_TOLERANCE
+    for i in np.flatnonzero(~finite | small | moved):
+        box = boxes[i]
+        if not finite[i]:
             report.error("bad-number", file, f"non-finite box coordinates {box.tolist()}",
-                         wheres[i])
+                         where_of(i))
             keep[i] = False
-            continue
-        clipped = np.array(
-            [min(max(box[0], 0), width), min(max(box[1], 0), height),
-             min(max(box[2], 0), width), min(max(box[3], 0), height)], np.float64
-        )
-        if clipped[2] - clipped[0] < MIN_BOX_SIZE or clipped[3] - clipped[1] < MIN_BOX_SIZE:
+        elif small[i]:
             what = ("zero or negative size" if box[2] <= box[0] or box[3] <= box[1]
                     else "smaller than 1 px inside the image")
-            report.warn("degenerate-box", file, f"box {_fmt(box)} is {what}: dropped", wheres[i])
+            report.warn("degenerate-box", file, f"box {_fmt(box)} is {what}: dropped",
+                        where_of(i))
             keep[i] = False
-            continue
-        if np.abs(clipped - box).max() > CLIP_TOLERANCE:
+        else:
             report.warn(
                 "clipped-box", file,
-                f"box {_fmt(box)} extends outside the {width}x{height} image: clipped",
-                wheres[i],
+                f"box {_fmt(box)} extends outside the {widths[i]:g}x{heights[i]:g} image: "
+                "clipped",
+                where_of(i),
             )
-        boxes[i] = clipped
+    boxes[:] = clipped
     return keep
 
 
@@ -219,7 +233,7 @@ def make_record(
     box_array = np.asarray(boxes, np.float64).reshape(-1, 4)
     label_array = np.asarray(labels, np.int64).reshape(-1)
     wheres = list(wheres) if wheres is not None else [f"box {i}" for i in range(len(box_array))]
-    keep = _clean_boxes(box_array, width, height, report, ann_file, wheres)
+    keep = clean_boxes(box_array, width, height, report, ann_file, wheres.__getitem__)
     for i, label in enumerate(label_array):
         if keep[i] and not 0 <= label < num_classes:
             report.error(
@@ -232,7 +246,8 @@ def make_record(
         list(ignore_wheres) if ignore_wheres is not None
         else [f"ignore box {i}" for i in range(len(ignore_array))]
     )
-    ignore_keep = _clean_boxes(ignore_array, width, height, report, ann_file, ignore_wheres)
+    ignore_keep = clean_boxes(ignore_array, width, height, report, ann_file,
+                              ignore_wheres.__getitem__)
     return ImageRecord(
         path=str(path),
         width=int(width),

@@ -7,17 +7,20 @@ become ignore boxes; images are ordered by id and an image with no annotation is
 from __future__ import annotations
 
 import json
-import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from nanodet_plus.data.datasets.base import (
     DatasetError,
     LoadReport,
     RecordSet,
     check_class_names,
-    make_record,
+    clean_boxes,
 )
+from nanodet_plus.structures import ImageRecord
 
 
 def _read_json(path: Path) -> dict:
@@ -69,7 +72,8 @@ def load_coco(
     check_class_names(names, class_names, report, ann_path)
     label_of = {cid: label for label, cid in enumerate(category_ids)}
 
-    images: dict[int, dict] = {}
+    entries: list[dict] = []
+    slot_of: dict[int, int] = {}
     for i, image in enumerate(data["images"]):
         where = f"images[{i}]"
         image_id = _int_field(image, "id", ann_path, where)
@@ -79,65 +83,70 @@ def load_coco(
             raise DatasetError(f"{ann_path}:{where}: image size {width}x{height} is not positive")
         if not isinstance(image.get("file_name"), str):
             raise DatasetError(f"{ann_path}:{where}: missing 'file_name'")
-        if image_id in images:
+        if image_id in slot_of:
             report.error("duplicate-id", ann_path, f"image id {image_id} appears twice", where)
             continue
-        images[image_id] = {"entry": image, "boxes": [], "labels": [], "wheres": [],
-                            "ignore": [], "ignore_wheres": []}
+        slot_of[image_id] = len(entries)
+        entries.append(image)
 
+    ann_slots, ann_index, ann_labels, ann_boxes = [], [], [], []
+    crowd_keys = ("iscrowd", "ignore")
     for i, ann in enumerate(data.get("annotations", [])):
-        where = f"annotations[{i}]"
-        image_id = ann.get("image_id")
-        if image_id not in images:
-            report.error("unknown-image", ann_path, f"image_id {image_id!r} is not in 'images'",
-                         where)
+        slot = slot_of.get(ann.get("image_id"))
+        if slot is None:
+            report.error("unknown-image", ann_path,
+                         f"image_id {ann.get('image_id')!r} is not in 'images'",
+                         f"annotations[{i}]")
             continue
         bbox = ann.get("bbox")
-        if not isinstance(bbox, list) or len(bbox) != 4:
-            report.error("bad-box", ann_path, f"'bbox' must be 4 numbers, got {bbox!r}", where)
+        if type(bbox) is not list or len(bbox) != 4 or not all(
+            type(v) in (int, float) for v in bbox
+        ):
+            report.error("bad-box", ann_path, f"'bbox' must be 4 numbers, got {bbox!r}",
+                         f"annotations[{i}]")
             continue
-        try:
-            x, y, w, h = (float(v) for v in bbox)
-        except (TypeError, ValueError):
-            report.error("bad-number", ann_path, f"'bbox' has a non-number: {bbox!r}", where)
-            continue
-        if not all(math.isfinite(v) for v in (x, y, w, h)):
-            report.error("bad-number", ann_path, f"non-finite bbox {bbox!r}", where)
-            continue
-        slot = images[image_id]
-        xyxy = [x, y, x + w, y + h]
-        if ann.get("iscrowd", 0) or ann.get("ignore", 0):
-            slot["ignore"].append(xyxy)
-            slot["ignore_wheres"].append(where)
-            continue
-        category = ann.get("category_id")
-        if category not in label_of:
-            report.error("unknown-class", ann_path,
-                         f"category_id {category!r} is not among the categories", where)
-            continue
-        slot["boxes"].append(xyxy)
-        slot["labels"].append(label_of[category])
-        slot["wheres"].append(where)
+        if ann.get(crowd_keys[0]) or ann.get(crowd_keys[1]):
+            label = -1  # ignore box
+        else:
+            label = label_of.get(ann.get("category_id"), -2)
+            if label == -2:
+                report.error("unknown-class", ann_path,
+                             f"category_id {ann.get('category_id')!r} is not among the "
+                             "categories", f"annotations[{i}]")
+                continue
+        ann_slots.append(slot)
+        ann_index.append(i)
+        ann_labels.append(label)
+        ann_boxes.append(bbox)
 
+    slots = np.asarray(ann_slots, np.int64)
+    labels = np.asarray(ann_labels, np.int64)
+    boxes = np.asarray(ann_boxes, np.float64).reshape(-1, 4)
+    boxes[:, 2:] += boxes[:, :2]  # xywh -> xyxy
+    widths = np.array([e["width"] for e in entries], np.float64)
+    heights = np.array([e["height"] for e in entries], np.float64)
+    keep = clean_boxes(boxes, widths[slots], heights[slots], report, str(ann_path),
+                       lambda row: f"annotations[{ann_index[row]}]")
+    slots, labels, boxes = slots[keep], labels[keep], boxes[keep].astype(np.float32)
+    order = np.argsort(slots, kind="stable")
+    slots, labels, boxes = slots[order], labels[order], boxes[order]
+    starts = np.searchsorted(slots, np.arange(len(entries) + 1))
+
+    root_text = str(img_root)
     records = []
-    for image_id in sorted(images):
-        slot = images[image_id]
-        entry = slot["entry"]
-        records.append(
-            make_record(
-                path=img_root / entry["file_name"],
-                file_name=entry["file_name"],
-                image_id=image_id,
-                width=entry["width"],
-                height=entry["height"],
-                boxes=slot["boxes"],
-                labels=slot["labels"],
-                ignore_boxes=slot["ignore"],
-                num_classes=len(names),
-                report=report,
-                ann_file=ann_path,
-                wheres=slot["wheres"],
-                ignore_wheres=slot["ignore_wheres"],
-            )
-        )
+    for slot in sorted(range(len(entries)), key=lambda k: entries[k]["id"]):
+        entry = entries[slot]
+        part = slice(starts[slot], starts[slot + 1])
+        part_labels, part_boxes = labels[part], boxes[part]
+        normal = part_labels >= 0
+        records.append(ImageRecord(
+            path=os.path.join(root_text, entry["file_name"]),
+            width=int(entry["width"]),
+            height=int(entry["height"]),
+            boxes=np.ascontiguousarray(part_boxes[normal]),
+            labels=part_labels[normal],
+            ignore_boxes=np.ascontiguousarray(part_boxes[~normal]),
+            image_id=int(entry["id"]),
+            file_name=entry["file_name"],
+        ))
     return RecordSet(records, list(class_names or names), category_ids, str(ann_path), report)
