@@ -59,3 +59,12 @@ def test_statistics_in_expected_ranges():
     per_image = [len(s.boxes) for s in samples]
     assert max(per_image) >= 5
 
+
+
+def test_easy_style_has_larger_objects():
+    from nanodet_plus.data.demo import EASY_STYLE
+
+    samples = [generate_image(np.random.default_rng([1, 0, i]), EASY_STYLE) for i in range(30)]
+    sides = np.concatenate([np.minimum(s.boxes[:, 2] - s.boxes[:, 0], s.boxes[:, 3] - s.boxes[:, 1])
+                            for s in samples])
+    assert sides.min() >= 15 and max(len(s.boxes) for s in samples) <= 6

@@ -26,6 +26,8 @@ def add_parser(subparsers) -> None:
                       help="validation images (default a quarter of --images)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--workers", type=int, default=None, help="processes (default: up to 4)")
+    demo.add_argument("--easy", action="store_true",
+                      help="larger objects (>= 20 px), no distractors, little clutter or noise")
     demo.set_defaults(func=run_demo)
 
     preview = commands.add_parser("preview", help="write augmented samples with boxes drawn")
@@ -58,14 +60,14 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     from nanodet_plus.cli.main import CliError
-    from nanodet_plus.data.demo import generate_demo_dataset
+    from nanodet_plus.data.demo import EASY_STYLE, generate_demo_dataset
 
     if args.images < 1:
         raise CliError("--images must be at least 1")
     val_images = args.val_images if args.val_images is not None else max(1, args.images // 4)
     start = time.perf_counter()
     config_path = generate_demo_dataset(args.out_dir, args.images, val_images, args.seed,
-                                        args.workers)
+                                        args.workers, EASY_STYLE if args.easy else None)
     print(f"wrote {args.images} train + {val_images} val images to {args.out_dir} "
           f"in {time.perf_counter() - start:.1f} s; config: {config_path}")
     return 0

@@ -25,9 +25,24 @@ from nanodet_plus.data.memory import tune_allocator
 logger = logging.getLogger(__name__)
 
 CLASS_NAMES = ("circle", "rectangle", "triangle", "star", "ring", "cross")
-MIN_OBJECT = 12
 NEGATIVE_FRACTION = 0.07
 MAX_OVERLAP_IOU = 0.3
+
+
+@dataclass(frozen=True)
+class DemoStyle:
+    """Difficulty knobs of the generator; the defaults make the standard demo dataset."""
+
+    min_object: int = 12  # smallest object side in pixels
+    max_objects: int = 8  # objects per (non-negative) image: 1..max_objects
+    max_distractors: int = 2  # unlabelled irregular blobs per image: 0..max_distractors
+    max_lines: int = 11  # random background lines: 3..max_lines
+    max_noise: float = 18.0  # pixel noise sigma drawn from U(4, max_noise)
+    blur_probability: float = 0.3
+
+
+EASY_STYLE = DemoStyle(min_object=20, max_objects=6, max_distractors=0, max_lines=4,
+                       max_noise=8.0, blur_probability=0.0)
 
 
 @dataclass
@@ -52,7 +67,9 @@ def _smooth_noise(rng: np.random.Generator, wh: tuple[int, int], cells: int) -> 
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC).clip(0, 1)
 
 
-def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+def _background(
+    rng: np.random.Generator, width: int, height: int, style: DemoStyle
+) -> np.ndarray:
     """Gradient between two colours, blotches of a third, pixel noise, lines and dots.
 
     The smooth parts are computed at quarter resolution and upsampled, which keeps the
@@ -73,10 +90,10 @@ def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray
     image = cv2.resize(small.clip(0, 255).astype(np.uint8), (width, height),
                        interpolation=cv2.INTER_LINEAR).astype(np.int16)
     noise = rng.standard_normal((height, width), dtype=np.float32)
-    noise *= np.float32(rng.uniform(4, 18))
+    noise *= np.float32(rng.uniform(4, style.max_noise))
     image += noise.astype(np.int16)[..., None]
     image = image.clip(0, 255).astype(np.uint8)
-    for _ in range(int(rng.integers(3, 12))):
+    for _ in range(int(rng.integers(min(3, style.max_lines), style.max_lines + 1))):
         p1 = (int(rng.integers(0, width)), int(rng.integers(0, height)))
         p2 = (int(rng.integers(0, width)), int(rng.integers(0, height)))
         cv2.line(image, p1, p2, _random_color(rng).tolist(), int(rng.integers(1, 4)), cv2.LINE_AA)
@@ -189,23 +206,24 @@ def _paste(image: np.ndarray, mask: np.ndarray, texture: np.ndarray, left: int, 
     region[sub_mask] = texture[y0 - top : y1 - top, x0 - left : x1 - left][sub_mask]
 
 
-def generate_image(rng: np.random.Generator) -> DemoImage:
+def generate_image(rng: np.random.Generator, style: DemoStyle | None = None) -> DemoImage:
     """One image (256-512 px per side) with 0-8 objects and distractors."""
     width, height = (int(v) for v in rng.integers(256, 513, 2))
-    image = _background(rng, width, height)
-    for _ in range(int(rng.integers(0, 3))):
+    style = style or DemoStyle()
+    image = _background(rng, width, height, style)
+    for _ in range(int(rng.integers(0, style.max_distractors + 1))):
         size = int(rng.integers(12, max(13, min(width, height) // 4)))
         mask = _shape_mask_blob(rng, size)
         left, top = int(rng.integers(-size // 4, width - size)), int(rng.integers(0, height - 8))
         _paste(image, mask, _texture(rng, mask.shape[0]), left, top)
     boxes: list[np.ndarray] = []
     labels: list[int] = []
-    count = 0 if rng.random() < NEGATIVE_FRACTION else int(rng.integers(1, 9))
+    count = 0 if rng.random() < NEGATIVE_FRACTION else int(rng.integers(1, style.max_objects + 1))
     max_size = min(width, height) / 2
     for _ in range(count * 4):
         if len(boxes) >= count:
             break
-        size = round(math.exp(rng.uniform(math.log(MIN_OBJECT), math.log(max_size))))
+        size = round(math.exp(rng.uniform(math.log(style.min_object), math.log(max_size))))
         label = int(rng.integers(0, len(CLASS_NAMES)))
         mask = _shape_mask(rng, CLASS_NAMES[label], size)
         side = mask.shape[0]
@@ -216,7 +234,7 @@ def generate_image(rng: np.random.Generator) -> DemoImage:
                         top + ys.max() + 1], np.float32)
         box[[0, 2]] = box[[0, 2]].clip(0, width)
         box[[1, 3]] = box[[1, 3]].clip(0, height)
-        if min(box[2] - box[0], box[3] - box[1]) < MIN_OBJECT * 0.75:
+        if min(box[2] - box[0], box[3] - box[1]) < style.min_object * 0.75:
             continue
         if len(boxes) and _iou(box, np.stack(boxes)).max() > MAX_OVERLAP_IOU:
             continue
@@ -227,7 +245,7 @@ def generate_image(rng: np.random.Generator) -> DemoImage:
         _paste(image, mask, texture, left, top)
         boxes.append(box)
         labels.append(label)
-    if rng.random() < 0.3:
+    if rng.random() < style.blur_probability:
         image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 1.2))
     return DemoImage(
         image=image,
@@ -270,12 +288,12 @@ def _yolo_lines(width: int, height: int, sample: DemoImage) -> str:
     return "".join(lines)
 
 
-def _render_one(job: tuple[str, int, int, int]) -> tuple[int, int, int, list, list]:
+def _render_one(job: tuple[str, int, int, int, DemoStyle]) -> tuple[int, int, int, list, list]:
     """Generate and write image ``index`` of a split with its YOLO and VOC labels."""
-    out_dir, split_id, seed, index = job
+    out_dir, split_id, seed, index, style = job
     split = ("train", "val")[split_id]
     root = Path(out_dir)
-    sample = generate_image(np.random.default_rng([seed, split_id, index]))
+    sample = generate_image(np.random.default_rng([seed, split_id, index]), style)
     height, width = sample.image.shape[:2]
     stem = f"{index + 1:06d}"
     file_name = f"{stem}.jpg"
@@ -287,11 +305,13 @@ def _render_one(job: tuple[str, int, int, int]) -> tuple[int, int, int, list, li
     return index, width, height, sample.boxes.tolist(), sample.labels.tolist()
 
 
-def _write_split(out_dir: Path, split: str, count: int, seed: int, workers: int) -> dict:
+def _write_split(
+    out_dir: Path, split: str, count: int, seed: int, workers: int, style: DemoStyle
+) -> dict:
     split_id = ("train", "val").index(split)
     for sub in ("images", "labels", "voc"):
         (out_dir / sub / split).mkdir(parents=True, exist_ok=True)
-    jobs = [(str(out_dir), split_id, seed, index) for index in range(count)]
+    jobs = [(str(out_dir), split_id, seed, index, style) for index in range(count)]
     if workers > 1:
         import multiprocessing
 
@@ -345,6 +365,7 @@ def generate_demo_dataset(
     val_images: int = 150,
     seed: int = 0,
     workers: int | None = None,
+    style: DemoStyle | None = None,
 ) -> Path:
     """Write the dataset under ``out_dir`` and return the path of its ``demo.yaml`` config.
 
@@ -359,7 +380,7 @@ def generate_demo_dataset(
     if workers is None:
         workers = min(4, os.cpu_count() or 1)
     for split, count in (("train", train_images), ("val", val_images)):
-        coco = _write_split(out_dir, split, count, seed, workers)
+        coco = _write_split(out_dir, split, count, seed, workers, style or DemoStyle())
         logger.info("%s: %d images, %d boxes", split, len(coco["images"]),
                     len(coco["annotations"]))
     data_yaml = {"path": ".", "train": "images/train", "val": "images/val",
@@ -367,6 +388,7 @@ def generate_demo_dataset(
     (out_dir / "data.yaml").write_text(yaml.safe_dump(data_yaml, sort_keys=False))
     for fmt, name in (("coco", "demo.yaml"), ("voc", "demo-voc.yaml"),
                       ("yolo", "demo-yolo.yaml")):
-        header = f"# Synthetic shapes dataset (seed {seed}), {fmt.upper()} labels.\n"
+        header = (f"# Synthetic shapes dataset (seed {seed}, {style or DemoStyle()}), "
+                  f"{fmt.upper()} labels.\n")
         (out_dir / name).write_text(header + yaml.safe_dump(_config(fmt), sort_keys=False))
     return out_dir / "demo.yaml"
