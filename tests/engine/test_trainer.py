@@ -41,6 +41,7 @@ def _signal_at_step(monkeypatch: pytest.MonkeyPatch, step: int) -> None:
     monkeypatch.setattr(ModelEMA, "update", update)
 
 
+@pytest.mark.slow
 def test_resume_after_sigint_gives_identical_weights(
     tiny_dataset: Dataset, tiny_config: Overrides, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -71,7 +72,8 @@ def test_resume_after_sigint_gives_identical_weights(
 def test_run_folder_contents(
     tiny_dataset: Dataset, tiny_config: Overrides, tmp_path: Path
 ) -> None:
-    overrides = [*tiny_config(*tiny_dataset, epochs=1), "train.save_period=1"]
+    overrides = [*tiny_config(*tiny_dataset, epochs=1), "train.save_period=1",
+                 "train.plots=true"]
     result = train("nanodet-plus-m_320", overrides, project=tmp_path, name="exp")
     run = result.run_dir
     assert run == tmp_path / "exp"
@@ -105,7 +107,7 @@ def test_nan_loss_stops_and_names_the_term(
         return losses
 
     monkeypatch.setattr(NanoDetPlus, "training_losses", poisoned)
-    overrides = tiny_config(*tiny_dataset, epochs=2)
+    overrides = [*tiny_config(*tiny_dataset, epochs=1), "data.val=null"]
     with pytest.raises(TrainingError, match=r"non-finite loss_bbox = nan at epoch 1, step 1"):
         train("nanodet-plus-m_320", overrides, project=tmp_path, name="stop")
     assert not list((tmp_path / "stop").glob("*.ckpt"))
@@ -113,7 +115,7 @@ def test_nan_loss_stops_and_names_the_term(
     calls["n"] = 0
     skipped = train("nanodet-plus-m_320", [*overrides, "train.nan_policy=skip"],
                     project=tmp_path, name="skip")
-    assert skipped.steps == 3 and skipped.stop_reason == "completed"
+    assert skipped.steps == 1 and skipped.stop_reason == "completed"
 
 
 def test_resume_auto_finds_the_newest_run(tmp_path: Path) -> None:

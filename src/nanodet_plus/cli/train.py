@@ -32,7 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "runs/train)")
     parser.add_argument("--name", help="run folder name; exp, exp2, ... (default: name, exp)")
     parser.add_argument("--no-data-check", action="store_true",
-                        help="skip the dataset warnings summary at start (errors still stop)")
+                        help="skip the dataset check at start (image files are then only "
+                        "opened when first used; annotation errors still stop)")
     parser.set_defaults(func=run)
 
 

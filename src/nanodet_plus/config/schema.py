@@ -193,6 +193,7 @@ class TrainConfig:
     save_period: int = 0  # also keep epoch_N.ckpt every N epochs; 0 disables
     nan_policy: str = "stop"  # "stop" | "skip"
     progress: bool = True
+    plots: bool = True  # PNG plots of losses, lr and mAP in the run folder at the end
 
 
 @dataclass

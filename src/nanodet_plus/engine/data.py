@@ -46,6 +46,8 @@ class TrainData:
         """Read both splits (every problem collected, errors stop training) and the loader."""
         if config.data.train is None:
             raise DataError("config has no data.train section: nothing to train on")
+        if check:
+            _check_at_start(config, dist)
         train_set = _read_split(config, "train", config.class_names, check)
         class_names = list(config.class_names or train_set.class_names)
         val_records: list[ImageRecord] = []
@@ -110,6 +112,25 @@ def _worker_init(worker_id: int) -> None:
     torch.set_num_threads(1)
 
 
+def _check_at_start(config: Config, dist: DistContext) -> None:
+    """Rank 0 runs ``data check`` (annotations and image headers); errors stop every rank."""
+    from nanodet_plus.engine.distributed import broadcast_object
+
+    problem = None
+    if dist.is_main:
+        from nanodet_plus.data.check import check_data
+
+        report = check_data(config)
+        if report.ok:
+            for line in report.format(max_issues=3).splitlines():
+                logger.info("data check: %s", line)
+        else:
+            problem = f"the dataset check found errors:\n{report.format()}"
+    problem = broadcast_object(problem, dist)
+    if problem:
+        raise DataError(str(problem))
+
+
 def _read_split(config: Config, split: str, class_names: list[str] | None, check: bool) -> Any:
     from nanodet_plus.data.datasets import LoadReport, load_record_set
 
@@ -125,7 +146,7 @@ def _read_split(config: Config, split: str, class_names: list[str] | None, check
             f"{len(report.errors)} error(s); fix them or run 'nanodet data check':\n  "
             f"{listed}{extra}"
         )
-    if check and report.warnings:
+    if not check and report.warnings:
         logger.warning("data.%s: %d warning(s), e.g. %s", split, len(report.warnings),
                        report.warnings[0])
     if not record_set.records:

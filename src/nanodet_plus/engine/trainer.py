@@ -23,9 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from nanodet_plus.config.loader import load_config, save_config, to_dict
+from nanodet_plus.config.loader import ConfigError, load_config, save_config, to_dict
 from nanodet_plus.config.schema import Config
 from nanodet_plus.engine.checkpoint import (
+    atomic_copy,
     load_checkpoint,
     save_checkpoint,
     save_weights,
@@ -172,6 +173,10 @@ class Trainer:
             self.resume_path = path
             config = self.checkpoint["config"]
         self.config = load_config(config, overrides)
+        if self.config.train.nan_policy not in ("stop", "skip"):
+            raise ConfigError(
+                f"train.nan_policy '{self.config.train.nan_policy}' is not stop or skip"
+            )
         if device is not None:
             self.config.train.device = device
         self.weights = weights
@@ -537,14 +542,13 @@ class Trainer:
     def _save_epoch_checkpoints(self, metrics: dict[str, float] | None) -> None:
         if not self.dist.is_main:
             return
-        contents = self._checkpoint_contents()
-        save_checkpoint(self.last_checkpoint, **contents)
+        save_checkpoint(self.last_checkpoint, **self._checkpoint_contents())
         if self.improved:
-            save_checkpoint(self.run_dir / "best.ckpt", **contents)
+            atomic_copy(self.last_checkpoint, self.run_dir / "best.ckpt")
             save_weights(self.ema.state_dict(), self.run_dir / "model_best.pth")
         period = self.config.train.save_period
         if period > 0 and self.epoch % period == 0:
-            save_checkpoint(self.run_dir / f"epoch_{self.epoch}.ckpt", **contents)
+            atomic_copy(self.last_checkpoint, self.run_dir / f"epoch_{self.epoch}.ckpt")
 
     def _save_interrupt_checkpoint(self, reason: str) -> None:
         if self.dist.is_main:
@@ -563,7 +567,7 @@ class Trainer:
         best_checkpoint = self.run_dir / "best.ckpt"
         if self.dist.is_main:
             save_weights(self.ema.state_dict(), last_weights)
-            if stop_reason != "interrupted":
+            if stop_reason != "interrupted" and self.config.train.plots:
                 plot_history(self.history, self.run_dir / "plots")
         if self.best_metric is None:
             best_weights, best_checkpoint_or_none = last_weights, None
