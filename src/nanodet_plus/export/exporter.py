@@ -18,7 +18,7 @@ import torch
 
 from nanodet_plus import __version__
 from nanodet_plus.export.checkpoint import load_model
-from nanodet_plus.export.errors import ExportError
+from nanodet_plus.export.errors import ExportError, require
 from nanodet_plus.export.graph import (
     EndToEndGraph,
     EndToEndNmsGraph,
@@ -40,6 +40,16 @@ SUFFIXES = {
     "openvino": ".xml",
     "ncnn": ".ncnn.param",
     "mnn": ".mnn",
+}
+
+
+# (module, pip extra) each format needs, checked before any work is done.
+REQUIRED_MODULES = {
+    "onnx": (("onnx", "onnx"), ("onnxruntime", "onnx")),
+    "torchscript": (),
+    "openvino": (("onnx", "onnx"), ("openvino", "openvino")),
+    "ncnn": (("pnnx", "ncnn"), ("ncnn", "ncnn")),
+    "mnn": (("onnx", "onnx"), ("MNN", "mnn"), ("_tools", "mnn")),
 }
 
 
@@ -220,6 +230,10 @@ def export_model(
     """Export ``weights`` per ``options`` (or keyword overrides), verified against PyTorch."""
     options = replace(options or ExportOptions(), **kwargs)
     validate_options(options)
+    for module, extra in REQUIRED_MODULES[options.format]:
+        require(module, extra)
+    if options.int8:
+        require("onnxruntime", "onnx")
     weights = Path(weights)
     model, cfg = load_model(weights, options.config)
     if options.input_size is None:

@@ -73,6 +73,9 @@ def quiet_tracing() -> Iterator[None]:
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message=".*[Cc]onstant.*folding.*")
         warnings.filterwarnings("ignore", message=r"`torch\.jit\..*` is deprecated")
+        warnings.filterwarnings("ignore", message="You are using the legacy TorchScript-based")
+        warnings.filterwarnings("ignore", message="The feature will be removed")
+        warnings.filterwarnings("ignore", message="Exporting aten::index operator")
         yield
 
 

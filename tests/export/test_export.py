@@ -1,0 +1,233 @@
+"""``nanodet export``: CLI, layouts (per-level, end-to-end with NMS), INT8, official files
+without metadata, refusal on mismatch, offline MNN conversion and one-line errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from nanodet_plus.cli.main import main
+from nanodet_plus.export.errors import ExportError
+from nanodet_plus.export.exporter import ExportOptions, export_model
+from nanodet_plus.export.verify import image_batch
+from nanodet_plus.runtime.detector import Detector
+from nanodet_plus.runtime.onnxruntime_backend import OnnxRuntimeBackend
+
+CONFIG = "nanodet-plus-m_320"
+SIZE = (480, 320)
+
+requires_onnxruntime = pytest.mark.skipif(
+    importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime is not installed"
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def test_image_path(samples_dir):
+    return samples_dir / "test_img.jpg"
+
+
+@pytest.fixture(scope="module")
+def torch_model(reference_weights):
+    from nanodet_plus.models.factory import build_model
+    from nanodet_plus.models.weights import load_weights
+
+    model = build_model(CONFIG, aux=False)
+    load_weights(model, reference_weights)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def cli_onnx(tmp_path_factory, reference_weights, test_image_path):
+    """The flat 480x320 ONNX written through the CLI."""
+    output = tmp_path_factory.mktemp("cli") / "model.onnx"
+    argv = ["export", str(reference_weights), "--config", CONFIG, "--imgsz", "480", "320",
+            "--output", str(output), "--verify-image", str(test_image_path)]
+    assert main(argv) == 0
+    return output
+
+
+@requires_onnxruntime
+def test_cli_export_prints_parity_and_writes_only_the_model(cli_onnx, capsys):
+    assert cli_onnx.is_file()
+    assert sorted(p.name for p in cli_onnx.parent.iterdir()) == ["model.onnx"]
+    backend = OnnxRuntimeBackend(cli_onnx, threads=1)
+    assert backend.meta.input_size == SIZE
+    assert backend.meta.extra["layout"] == "flat"
+
+
+@requires_onnxruntime
+def test_official_onnx_without_metadata_loads_with_a_note(cli_onnx, tmp_path, caplog):
+    import onnx
+
+    model = onnx.load(str(cli_onnx))
+    del model.metadata_props[:]
+    official = tmp_path / "official.onnx"
+    onnx.save(model, str(official))
+    with caplog.at_level("WARNING"):
+        backend = OnnxRuntimeBackend(official, threads=1, config=CONFIG)
+    assert "no nanodet-plus metadata" in caplog.text
+    meta = backend.meta
+    assert (meta.num_classes, meta.input_size, meta.scores_are_sigmoid) == (80, SIZE, True)
+    assert meta.project is None and meta.reg_max == 7
+    detector = Detector.from_file(official, config=CONFIG, score_thr=0.05)
+    assert detector.input_size == SIZE
+
+
+@requires_onnxruntime
+def test_per_level_layout_outputs_per_stride(reference_weights, tmp_path, torch_model,
+                                             test_image_path):
+    result = export_model(
+        reference_weights, ExportOptions(config=CONFIG, input_size=SIZE, layout="per-level",
+                                         output=tmp_path / "pl.onnx",
+                                         verify_image=test_image_path)
+    )
+    backend = OnnxRuntimeBackend(result.path, threads=1)
+    assert backend.output_names == [f"cls_pred_stride_{s}" for s in (8, 16, 32, 64)] + [
+        f"dis_pred_stride_{s}" for s in (8, 16, 32, 64)
+    ]
+    batch = image_batch(test_image_path, SIZE, backend.meta.mean, backend.meta.std)
+    outputs = backend.run(batch)
+    assert [o.shape for o in outputs] == [
+        (1, 2400, 80), (1, 600, 80), (1, 150, 80), (1, 40, 80),
+        (1, 2400, 32), (1, 600, 32), (1, 150, 32), (1, 40, 32),
+    ]
+    with torch.no_grad():
+        expected = torch_model(torch.from_numpy(batch), sigmoid_scores=True).numpy()
+    assert np.abs(backend.infer(batch) - expected).max() < 1e-4
+
+
+@requires_onnxruntime
+def test_end_to_end_nms_equals_detector(reference_weights, tmp_path, torch_model,
+                                        test_image_path):
+    import cv2
+
+    result = export_model(
+        reference_weights, ExportOptions(config=CONFIG, input_size=SIZE, end2end=True,
+                                         nms=True, output=tmp_path / "e2e.onnx",
+                                         verify_image=test_image_path)
+    )
+    backend = OnnxRuntimeBackend(result.path, threads=1)
+    assert backend.output_names == ["detections"]
+    # An image already at the input size makes the Detector's mapping back the identity.
+    image = cv2.resize(cv2.imread(str(test_image_path)), SIZE)
+    batch = image_batch(image, SIZE, backend.meta.mean, backend.meta.std)
+    (detections,) = backend.run(batch)
+    expected = Detector(torch_model, input_size=SIZE, score_thr=0.05, iou_thr=0.6)(image)
+    assert len(detections) == len(expected) > 10
+    order = np.argsort(-detections[:, 5], kind="stable")
+    np.testing.assert_array_equal(detections[order, 6].astype(int), expected.labels)
+    np.testing.assert_allclose(detections[order, 5], expected.scores, atol=1e-4)
+    np.testing.assert_allclose(detections[order, 1:5], expected.boxes, atol=1e-2)
+    assert np.all(detections[:, 0] == 0)
+
+
+@requires_onnxruntime
+def test_int8_static_qdq_per_channel(reference_weights, tmp_path, samples_dir):
+    import onnx
+
+    result = export_model(
+        reference_weights, ExportOptions(config=CONFIG, input_size=(320, 320), int8=True,
+                                         calib=samples_dir, output=tmp_path / "q.onnx",
+                                         verify_image=samples_dir / "test_img.jpg")
+    )
+    model = onnx.load(str(result.path))
+    ops = {node.op_type for node in model.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert {op.version for op in model.opset_import if op.domain in ("", "ai.onnx")} == {13}
+    weight_scales = [
+        init for init in model.graph.initializer if init.name.endswith("_scale") and init.dims
+    ]
+    assert any(int(np.prod(init.dims)) > 1 for init in weight_scales), "not per-channel"
+    assert OnnxRuntimeBackend(result.path, threads=1).meta.extra["int8"] is True
+    assert result.notes and "int8" in result.notes[0]
+    assert result.max_diff < 0.02
+
+
+def test_export_refuses_a_mismatching_file(reference_weights, tmp_path, monkeypatch):
+    from nanodet_plus.export import formats
+
+    original = formats.WRITERS["torchscript"]
+
+    def perturbed(*args, **kwargs):
+        files, backend = original(*args, **kwargs)
+        real_run = backend.run
+        backend.run = lambda batch: [out + 1e-3 for out in real_run(batch)]
+        return files, backend
+
+    monkeypatch.setitem(formats.WRITERS, "torchscript", perturbed)
+    output = tmp_path / "bad.torchscript"
+    with pytest.raises(ExportError, match=r"max difference 0\.001 > tolerance 0\.0001"):
+        export_model(reference_weights, format="torchscript", config=CONFIG,
+                     input_size=(320, 320), output=output)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(importlib.util.find_spec("_tools") is None, reason="MNN is not installed")
+def test_mnn_conversion_makes_no_network_or_pip_call(cli_onnx, tmp_path, monkeypatch):
+    from nanodet_plus.export.mnn_export import onnx_to_mnn
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError(f"network or subprocess call during MNN conversion: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", forbidden)
+    monkeypatch.setattr(socket, "create_connection", forbidden)
+    monkeypatch.setattr(subprocess, "Popen", forbidden)
+    monkeypatch.setattr(os, "system", forbidden)
+    path = onnx_to_mnn(cli_onnx, tmp_path / "model.mnn")
+    assert path.stat().st_size > 1_000_000
+    assert "MNN.tools" not in sys.modules
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--format", "tflite"], "unsupported export format 'tflite'"),
+        (["--imgsz", "300", "320"], "not divisible by 32"),
+        (["--nms"], "--nms needs --end2end"),
+        (["--int8"], "needs calibration images"),
+        (["--output", "model.bin"], "must end in .onnx"),
+    ],
+)
+def test_bad_options_give_one_line_errors(argv, message, reference_weights, capsys):
+    assert main(["export", str(reference_weights), *argv]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err
+    assert len(err.splitlines()) == 1
+
+
+def test_not_a_nanodet_checkpoint(tmp_path, capsys):
+    other = tmp_path / "resnet.pth"
+    torch.save({"state_dict": {"conv1.weight": torch.zeros(8, 3, 3, 3)}}, other)
+    assert main(["export", str(other)]) == 1
+    err = capsys.readouterr().err
+    assert f"{other}: not a NanoDet-Plus checkpoint" in err
+    text = tmp_path / "notes.pth"
+    text.write_text("not a checkpoint")
+    assert main(["export", str(text)]) == 1
+    assert "not a readable PyTorch checkpoint" in capsys.readouterr().err
+
+
+def test_missing_runtime_package_names_the_extra(reference_weights, tmp_path, monkeypatch,
+                                                 capsys):
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    argv = ["export", str(reference_weights), "--config", CONFIG, "--format", "openvino",
+            "--output", str(tmp_path / "m.xml")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "pip install 'nanodet-plus[openvino]'" in err
+    assert list(tmp_path.iterdir()) == []
