@@ -84,6 +84,8 @@ def test_postprocess_multilabel_and_max_det():
     raw[0, 0, 0] = 4.0
     dets = postprocess(raw, meta, (64, 64), [np.eye(3)], [(64, 64)], max_det=5)
     assert len(dets[0]) == 5
+    uncapped = postprocess(raw, meta, (64, 64), [np.eye(3)], [(64, 64)], max_det=-1)
+    assert len(uncapped[0]) > 5
     assert dets[0].labels[0] == 0 and dets[0].scores[0] == pytest.approx(1 / (1 + np.exp(-4)))
     strict = postprocess(raw, meta, (64, 64), [np.eye(3)], [(64, 64)],
                          score_thr=float(torch.tensor(1.0).sigmoid()))

@@ -34,7 +34,8 @@ def postprocess(
     """One :class:`Detections` per image of the raw ``[B, N, C + 4(R + 1)]`` output.
 
     Candidates are all (point, class) pairs with score strictly above ``score_thr``; NMS runs
-    per image and class; at most ``max_det`` boxes per image survive, by descending score.
+    per image and class; at most ``max_det`` boxes per image survive, by descending score
+    (``max_det <= 0``: no cap, as the official ``max_num=-1``).
     ``warp_matrices`` map each original image to the network input; ``orig_sizes`` are the
     original ``(width, height)``; ``input_hw`` is the input tensor's ``(H, W)``.
     """
@@ -62,7 +63,8 @@ def postprocess(
     cand_scores = scores[image_idx, point_idx, labels]
     cand_boxes = point_boxes[slot[image_idx, point_idx]]
     keep = batched_nms(cand_boxes, cand_scores, image_idx * num_classes + labels, iou_thr)
-    keep = keep[top_k_per_group(image_idx[keep], max_det)]
+    if max_det > 0:
+        keep = keep[top_k_per_group(image_idx[keep], max_det)]
 
     kept_images = image_idx[keep].cpu().numpy()
     kept_boxes = cand_boxes[keep].cpu().numpy()
