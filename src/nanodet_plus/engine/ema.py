@@ -35,13 +35,17 @@ class ModelEMA:
         """Blend the current weights in with weight ``ema_weight(decay, step)``."""
         weight = ema_weight(self.decay, step, self.ramp)
         current = _unwrap(model).state_dict()
+        floats, targets = [], []
         for key, averaged in self.module.state_dict().items():
             value = current[key].detach()
             if averaged.dtype.is_floating_point:
-                averaged.mul_(1.0 - weight).add_(value.to(averaged.dtype), alpha=weight)
+                floats.append(averaged)
+                targets.append(value.to(averaged.dtype))
             else:
                 blended = averaged.double() * (1.0 - weight) + value.double() * weight
                 averaged.copy_(blended.to(averaged.dtype))
+        if floats:  # one fused call instead of hundreds of small kernels (GPU launch cost)
+            torch._foreach_lerp_(floats, targets, weight)
         self.updates += 1
 
     def state_dict(self) -> dict:
