@@ -1,0 +1,115 @@
+"""``nanodet benchmark``: latency of one model on several runtimes, side by side.
+
+Exports the weights to every requested runtime (verified, into a work folder), then times
+model-only inference and the full image -> Detections pipeline, interleaving the backends
+run by run in one process. Prints a markdown table and writes it to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from nanodet_plus.cli.main import CliError
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from nanodet_plus.export.benchmark import BACKENDS, DEFAULT_BACKENDS
+
+    parser = subparsers.add_parser(
+        "benchmark",
+        help="time a model on PyTorch, ONNX Runtime, OpenVINO, ncnn, MNN (and INT8)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("weights", help="a .pth/.ckpt NanoDet-Plus checkpoint")
+    parser.add_argument(
+        "--backends", default=",".join(DEFAULT_BACKENDS),
+        help=f"comma-separated, from: {', '.join(BACKENDS)} (default: %(default)s)",
+    )
+    parser.add_argument("--config", help="preset or YAML (default: the checkpoint's)")
+    parser.add_argument("--imgsz", nargs=2, type=int, metavar=("W", "H"),
+                        help="input width and height (default: the config's)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per runtime (1)")
+    parser.add_argument("--runs", type=int, default=100, help="timed runs per backend (100)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed runs first (10)")
+    parser.add_argument("--image", help="image to time on (default: a generated 640x480 scene)")
+    parser.add_argument("--data", help="config with a val split: also measure mAP per backend")
+    parser.add_argument("--calib", help="calibration images for onnxruntime-int8 (folder/config)")
+    parser.add_argument("--onnx", dest="extra_onnx", action="append", default=[],
+                        metavar="NAME=FILE",
+                        help="also time an existing ONNX file as row NAME (repeatable)")
+    parser.add_argument("--workdir", help="keep the exported files here (default: temporary)")
+    parser.add_argument("--out", help="write the markdown table to this file")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import cv2
+
+    from nanodet_plus.export.benchmark import (
+        BACKENDS,
+        format_table,
+        machine_description,
+        open_backends,
+        run_benchmark,
+    )
+    from nanodet_plus.export.verify import synthetic_image
+
+    names = [name.strip() for name in args.backends.split(",") if name.strip()]
+    unknown = [name for name in names if name not in BACKENDS]
+    if unknown:
+        known = ", ".join(BACKENDS)
+        raise CliError(f"unknown backend(s) {', '.join(unknown)}; choose from {known}")
+    if args.threads < 1 or args.runs < 1:
+        raise CliError("--threads and --runs must be at least 1")
+    weights = Path(args.weights)
+    if not weights.is_file():
+        raise CliError(f"{weights}: weights file not found")
+    extra_files: dict[str, Path] = {}
+    for item in args.extra_onnx:
+        name, sep, file = item.partition("=")
+        if not sep or not Path(file).is_file():
+            raise CliError(f"--onnx expects NAME=FILE with an existing file, got '{item}'")
+        extra_files[name] = Path(file)
+    if args.image:
+        image = cv2.imread(args.image, cv2.IMREAD_COLOR)
+        if image is None:
+            raise CliError(f"{args.image}: cannot read image")
+    else:
+        image = synthetic_image()
+    input_size = tuple(args.imgsz) if args.imgsz else None
+
+    with tempfile.TemporaryDirectory(prefix="nanodet-bench-") as tmp:
+        folder = Path(args.workdir) if args.workdir else Path(tmp)
+        backends = open_backends(weights, names, folder, input_size=input_size,
+                                 threads=args.threads, config=args.config, calib=args.calib)
+        if extra_files:
+            from nanodet_plus.runtime.onnxruntime_backend import OnnxRuntimeBackend
+
+            for name, file in extra_files.items():
+                backends[name] = OnnxRuntimeBackend(file, threads=args.threads,
+                                                    config=args.config)
+        ap_fn = None
+        if args.data:
+            from nanodet_plus.export.benchmark import evaluate_ap
+
+            def ap_fn(backend):
+                return evaluate_ap(backend, args.data)
+
+        rows = run_benchmark(backends, image, threads=args.threads, runs=args.runs,
+                             warmup=args.warmup, ap_fn=ap_fn)
+    size = input_size or next(
+        (tuple(b.meta.input_size) for b in backends.values() if not isinstance(b, str)), (0, 0)
+    )
+    table = format_table(rows, size)
+    command = "nanodet " + " ".join(sys.argv[1:]) if sys.argv[1:] else "nanodet benchmark"
+    report = (f"Machine: {machine_description()}\n\nCommand: `{command}`\n\n{table}\n")
+    print(report)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(report)
+    return 0
