@@ -13,7 +13,6 @@ import io
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,19 +214,26 @@ def detections_to_coco(
     return results
 
 
-def write_results_json(path: str | Path, results: list[dict]) -> Path:
-    """Write a COCO results list atomically (temporary file, then rename)."""
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    A crash never leaves a half-written file; permissions follow the umask like a plain write.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(results, handle, separators=(",", ":"))
+        tmp.write_text(text)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def write_results_json(path: str | Path, results: list[dict]) -> Path:
+    """Write a COCO results list (compact JSON) atomically."""
+    return write_text_atomic(path, json.dumps(results, separators=(",", ":")))
 
 
 def _run_cocoeval(gt_dict: dict, results: list[dict], engine: str):

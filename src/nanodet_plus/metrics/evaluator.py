@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
+import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from nanodet_plus.metrics.coco_eval import coco_evaluate
+from nanodet_plus.metrics.coco_eval import coco_evaluate, write_text_atomic
 from nanodet_plus.metrics.detection_metrics import confusion_matrix, precision_recall_f1
 from nanodet_plus.structures import Detections, ImageRecord
 
@@ -127,16 +126,13 @@ def predict_records(
     return detections, predict_seconds
 
 
-def _write_json(path: Path, payload: Any) -> None:
-    """Write JSON atomically so a crash never leaves a half-written metrics file."""
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+_NUMBER_LIST = re.compile(r"\[\s+([-+0-9.eE,\s]+?)\s+\]")
+
+
+def metrics_json(summary: dict) -> str:
+    """Indented JSON with each list of plain numbers (e.g. a confusion-matrix row) on one line."""
+    text = json.dumps(summary, indent=2)
+    return _NUMBER_LIST.sub(lambda match: "[" + " ".join(match.group(1).split()) + "]", text)
 
 
 def score_detections(
@@ -188,7 +184,7 @@ def score_detections(
     }
     if out_path is None:
         return summary
-    _write_json(out_path / "metrics.json", summary)
+    write_text_atomic(out_path / "metrics.json", metrics_json(summary))
     if plots:
         from nanodet_plus.metrics.plots import (
             plot_confusion_matrix,
