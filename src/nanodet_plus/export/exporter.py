@@ -115,8 +115,8 @@ def validate_options(options: ExportOptions) -> None:
     if options.nms and not options.end2end:
         raise ExportError("--nms needs --end2end")
     if options.int8:
-        if options.format not in ("onnx", "openvino"):
-            raise ExportError("--int8 is available for onnx (and openvino with nncf) only")
+        if options.format != "onnx":
+            raise ExportError("--int8 is available for --format onnx only (ONNX Runtime QDQ)")
         if options.calib is None:
             raise ExportError("--int8 needs calibration images: pass --calib DIR|CONFIG")
         if options.end2end or options.layout != "flat":

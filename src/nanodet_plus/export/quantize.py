@@ -1,7 +1,8 @@
 """INT8 post-training quantisation: ONNX Runtime static QDQ (U8 activations, S8 per-channel
-weights, opset 13) calibrated on real images, and an optional OpenVINO NNCF path.
+weights, opset 13) calibrated on real images.
 
-Dynamic quantisation is not offered: on this model it runs slower than fp32.
+Dynamic quantisation is not offered: on this model it runs slower than fp32. OpenVINO NNCF is
+not used: it would add scikit-learn, scipy, networkx, ninja and openvino-telemetry.
 """
 
 from __future__ import annotations
@@ -110,15 +111,6 @@ def quantize_onnx(
     set_onnx_meta(model, read_onnx_meta(fp32_path) or meta)
     onnx.save(model, str(int8_path))
     return int8_path
-
-
-def nncf_available() -> bool:
-    """Whether OpenVINO NNCF is importable (it is not a dependency: it pins its own torch)."""
-    try:
-        import nncf  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def compare_int8(
