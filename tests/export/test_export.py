@@ -231,3 +231,23 @@ def test_missing_runtime_package_names_the_extra(reference_weights, tmp_path, mo
     err = capsys.readouterr().err
     assert "pip install 'nanodet-plus[openvino]'" in err
     assert list(tmp_path.iterdir()) == []
+
+
+@requires_onnxruntime
+def test_dynamic_onnx_runs_other_batch_and_sizes(reference_weights, tmp_path, torch_model,
+                                                 test_image_path):
+    result = export_model(
+        reference_weights, ExportOptions(config=CONFIG, input_size=(320, 320), dynamic=True,
+                                         batch=2, output=tmp_path / "dyn.onnx",
+                                         verify_image=test_image_path)
+    )
+    backend = OnnxRuntimeBackend(result.path, threads=1)
+    assert backend.meta.fixed_shape is False and backend.meta.batch_size is None
+    for batch_size, size in [(3, (480, 320)), (1, (320, 416))]:
+        batch = image_batch(test_image_path, size, backend.meta.mean, backend.meta.std,
+                            batch_size)
+        with torch.no_grad():
+            expected = torch_model(torch.from_numpy(batch), sigmoid_scores=True).numpy()
+        raw = backend.infer(batch)
+        assert raw.shape == expected.shape
+        assert np.abs(raw - expected).max() < 1e-4
