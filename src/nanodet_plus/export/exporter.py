@@ -121,8 +121,11 @@ def validate_options(options: ExportOptions) -> None:
             raise ExportError("--int8 needs calibration images: pass --calib DIR|CONFIG")
         if options.end2end or options.layout != "flat":
             raise ExportError("--int8 exports the flat layout only")
-    if options.format in ("ncnn", "mnn") and options.dynamic:
-        raise ExportError(f"--dynamic is not supported for {options.format}; export fixed sizes")
+    if options.dynamic and options.format not in ("onnx", "openvino"):
+        raise ExportError(
+            f"--dynamic is supported for onnx and openvino only, not {options.format}; "
+            "export one fixed size per deployment"
+        )
     if options.format == "ncnn" and options.batch != 1:
         raise ExportError("ncnn runs one image at a time; export with --batch 1")
     if options.dynamic and options.end2end:
