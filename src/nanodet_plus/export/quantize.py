@@ -114,7 +114,6 @@ def quantize_onnx(
 
 
 def compare_int8(
-    weights: str | Path,
     fp32_model: str | Path,
     int8_model: str | Path,
     data: Any,
@@ -128,7 +127,6 @@ def compare_int8(
     from nanodet_plus.export.benchmark import evaluate_ap, time_backend
     from nanodet_plus.runtime.onnxruntime_backend import OnnxRuntimeBackend
 
-    del weights
     fp32 = OnnxRuntimeBackend(fp32_model, threads=threads)
     int8 = OnnxRuntimeBackend(int8_model, threads=threads)
     ms_fp32 = time_backend(fp32, runs=runs)["median_ms"]
