@@ -172,6 +172,9 @@ class Trainer:
             self.checkpoint = load_checkpoint(path)
             self.resume_path = path
             config = self.checkpoint["config"]
+            if weights is not None:
+                logger.warning("--weights %s ignored: resuming restores the checkpoint's own "
+                               "weights", weights)
         self.config = load_config(config, overrides)
         if self.config.train.nan_policy not in ("stop", "skip"):
             raise ConfigError(
