@@ -91,3 +91,14 @@ def any_rank(flags: list[bool], context: DistContext) -> list[bool]:
     tensor = torch.tensor([float(f) for f in flags], device=device)
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return [bool(v) for v in tensor.tolist()]
+
+
+def mean_over_ranks(values: dict[str, float], context: DistContext) -> dict[str, float]:
+    """Each value averaged over the ranks (the same keys on every rank; a collective)."""
+    if not context.distributed or not values:
+        return values
+    device = context.device if context.device.type == "cuda" else torch.device("cpu")
+    keys = sorted(values)
+    tensor = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return dict(zip(keys, (tensor / context.world_size).tolist()))

@@ -36,6 +36,7 @@ from nanodet_plus.engine.distributed import (
     DistContext,
     any_rank,
     broadcast_object,
+    mean_over_ranks,
     setup_distributed,
     teardown_distributed,
 )
@@ -398,7 +399,8 @@ class Trainer:
         if hasattr(progress, "close"):
             progress.close()
         elapsed = time.perf_counter() - start
-        self.epoch_stats = {key: value / max(counted, 1) for key, value in sums.items()}
+        means = {key: value / max(counted, 1) for key, value in sums.items()}
+        self.epoch_stats = mean_over_ranks(means, self.dist)
         self.epoch_stats.update(lr=lr, epoch_time_s=elapsed,
                                 images_per_s=images_seen / max(elapsed, 1e-9))
         return True
