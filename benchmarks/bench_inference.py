@@ -214,8 +214,14 @@ def write_markdown(rows: list[dict], path: Path, command: str) -> None:
         "",
         "The machine is shared, so absolute figures move with its load; compare columns within "
         "a row (they were measured in alternation).",
-        "",
     ]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if load > (os.cpu_count() or 1):
+        lines.append(
+            f"Warning: the machine was oversubscribed (load {load:.1f} on {os.cpu_count()} "
+            "CPUs), so multi-thread figures mostly measure thread scheduling, not the model."
+        )
+    lines.append("")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
 
