@@ -8,7 +8,6 @@ run by run in one process. Prints a markdown table and writes it to ``--out``.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
@@ -44,6 +43,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workdir", help="keep the exported files here (default: temporary)")
     parser.add_argument("--out", help="write the markdown table to this file")
     parser.set_defaults(func=run)
+
+
+def describe_command(args: argparse.Namespace) -> str:
+    """The equivalent ``nanodet benchmark`` command line, for the report."""
+    parts = ["nanodet", "benchmark", str(args.weights), "--backends", args.backends,
+             "--threads", str(args.threads), "--runs", str(args.runs)]
+    for flag, value in (("--config", args.config), ("--image", args.image),
+                        ("--data", args.data), ("--calib", args.calib)):
+        if value:
+            parts += [flag, str(value)]
+    if args.imgsz:
+        parts += ["--imgsz", str(args.imgsz[0]), str(args.imgsz[1])]
+    for item in args.extra_onnx:
+        parts += ["--onnx", item]
+    return " ".join(parts)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         (tuple(b.meta.input_size) for b in backends.values() if not isinstance(b, str)), (0, 0)
     )
     table = format_table(rows, size)
-    command = "nanodet " + " ".join(sys.argv[1:]) if sys.argv[1:] else "nanodet benchmark"
+    command = describe_command(args)
     report = (f"Machine: {machine_description()}\n\nCommand: `{command}`\n\n{table}\n")
     print(report)
     if args.out:
