@@ -47,6 +47,7 @@ class BenchmarkRow:
     e2e_p90_ms: float = float("nan")
     ap: float | None = None
     error: str | None = None
+    note: str | None = None
     samples: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
     @property
@@ -161,6 +162,7 @@ def run_benchmark(
         if isinstance(backend, str):
             rows[name].error = backend
             continue
+        rows[name].note = getattr(backend, "note", None)
         detectors[name] = Detector(backend, score_thr=0.35)
         batch = detectors[name].prepare([image]).images
         fixed = backend.meta.batch_size
@@ -240,7 +242,8 @@ def format_table(rows: Sequence[BenchmarkRow], input_size: tuple[int, int]) -> s
             cells = [row.backend, str(row.threads), size] + ["n/a"] * (len(header) - 3)
             cells[-1] = f"n/a ({row.error[:60]})"
         else:
-            cells = [row.backend, str(row.threads), size, f"{row.model_median_ms:.2f}",
+            label = f"{row.backend} ({row.note})" if row.note else row.backend
+            cells = [label, str(row.threads), size, f"{row.model_median_ms:.2f}",
                      f"{row.model_p90_ms:.2f}", f"{row.e2e_median_ms:.2f}",
                      f"{row.e2e_p90_ms:.2f}", f"{row.fps:.1f}"]
             if with_ap:

@@ -60,8 +60,21 @@ class OpenVinoBackend:
         self.compiled = core.compile_model(model, "CPU", properties)
         self.request = self.compiled.create_infer_request()
         self.precision = precision
+        effective = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
+        self.effective_precision = {"float32": "f32", "bf16": "bf16", "float16": "f16"}.get(
+            effective.split("'")[1] if "'" in effective else effective, effective
+        )
+        self.note = (
+            f"ran {self.effective_precision}: this CPU has no {precision} support"
+            if self.effective_precision != precision
+            else None
+        )
         if meta is None:
             meta = meta_from_props(_rt_info_props(model)) or read_sidecar(self.path)
+        if meta is None and self.path.suffix.lower() == ".onnx":
+            from nanodet_plus.export.onnx_export import read_onnx_meta
+
+            meta = read_onnx_meta(self.path)
         if meta is None:
             meta = fallback_meta(
                 self.path,
