@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SHARED ?= ../shared
 DEMO_OUT ?= runs/demo
 
 .PHONY: demo test lint venv clean
@@ -17,9 +16,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/nanodet predict $(SHARED)/data/official-samples/test_img.jpg \
-		--config nanodet-plus-m_320 --weights $(SHARED)/data/reference/nanodet-plus-m_320_weights.pth \
-		--project $(DEMO_OUT) --name predict
+	$(BIN)/nanodet demo --out $(DEMO_OUT)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

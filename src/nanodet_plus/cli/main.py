@@ -24,6 +24,7 @@ SUBCOMMANDS = (
     "export",
     "benchmark",
     "config",
+    "demo",
 )
 
 
