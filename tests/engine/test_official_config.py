@@ -146,3 +146,9 @@ def test_config_convert_cli_writes_a_loadable_config(tmp_path: Path) -> None:
     written = yaml.safe_load(out.read_text())
     assert written["train"]["batch_size"] == 16 and "schedule" not in written
     assert load_config(out).model.neck.out_channels == 128
+
+
+def test_config_show_prints_the_resolved_config(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "show", "nanodet-plus-m_320", "train.epochs=5"]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert shown["train"]["epochs"] == 5 and shown["data"]["input_size"] == [320, 320]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 EPILOG = """examples:
-  nanodet train nanodet-plus-m_416 data.train.ann_path=ann.json train.epochs=50
+  nanodet train my_data.yaml train.epochs=50 train.batch_size=32   (preset: + data splits)
+  nanodet train official/nanodet-plus-m_416.yml                (official configs work too)
   nanodet train my.yaml --weights nanodet-plus-m_416.pth       (fine-tune, any class count)
   nanodet train --resume auto                                  (newest runs/train/*/last.ckpt)
   torchrun --nproc_per_node 4 -m nanodet_plus train my.yaml    (DDP)
