@@ -49,25 +49,39 @@ def test_resume_after_sigint_gives_identical_weights(
     overrides = [*tiny_config(*tiny_dataset, epochs=2), "train.val_interval=2"]
     straight = train("nanodet-plus-m_320", overrides, project=tmp_path, name="straight")
     assert (straight.stop_reason, straight.steps) == ("completed", 4)
-
-    _signal_at_step(monkeypatch, 3)  # 2 steps per epoch: stops in the middle of epoch 2
-    first = train("nanodet-plus-m_320", overrides, project=tmp_path, name="split")
-    assert (first.stop_reason, first.steps) == ("interrupted", 3)
-    partial = load_checkpoint(first.last_checkpoint)
-    assert (partial["epoch"], partial["batch_in_epoch"], partial["step"]) == (1, 1, 3)
-    monkeypatch.undo()
-
-    resumed = train(None, resume=first.last_checkpoint)
-    assert resumed.run_dir == first.run_dir and resumed.steps == 4
     a = load_checkpoint(straight.last_checkpoint)
-    b = load_checkpoint(resumed.last_checkpoint)
-    for part in ("model", "ema"):
-        assert a[part].keys() == b[part].keys()
-        for key in a[part]:
-            assert torch.equal(a[part][key], b[part][key]), f"{part}.{key} differs"
-    assert a["history"][1]["loss"] == pytest.approx(b["history"][1]["loss"], rel=1e-6)
-    assert resumed.best_metric == straight.best_metric
+    # 2 steps per epoch: step 3 stops in the middle of epoch 2, step 2 at the end of epoch 1
+    # (that epoch still finishes: validation and last.ckpt, then the run stops).
+    for stop_step, where in ((3, (1, 1, 3)), (2, (1, 0, 2))):
+        _signal_at_step(monkeypatch, stop_step)
+        first = train("nanodet-plus-m_320", overrides, project=tmp_path, name=f"s{stop_step}")
+        assert (first.stop_reason, first.steps) == ("interrupted", stop_step)
+        partial = load_checkpoint(first.last_checkpoint)
+        assert (partial["epoch"], partial["batch_in_epoch"], partial["step"]) == where
+        monkeypatch.undo()
 
+        resumed = train(None, resume=first.last_checkpoint)
+        assert resumed.run_dir == first.run_dir and resumed.steps == 4
+        b = load_checkpoint(resumed.last_checkpoint)
+        for part in ("model", "ema", "optimizer"):
+            flat_a, flat_b = _tensors(a[part]), _tensors(b[part])
+            assert flat_a.keys() == flat_b.keys()
+            for key, value in flat_a.items():
+                assert torch.equal(value, flat_b[key]), f"stop at {stop_step}: {key} differs"
+        assert a["history"][1]["loss"] == pytest.approx(b["history"][1]["loss"], rel=1e-6)
+        assert resumed.best_metric == straight.best_metric
+
+
+def _tensors(state: object, prefix: str = "") -> dict[str, torch.Tensor]:
+    """Every tensor of a nested state dict, keyed by its path."""
+    if torch.is_tensor(state):
+        return {prefix: state}
+    items = state.items() if isinstance(state, dict) else enumerate(state) \
+        if isinstance(state, (list, tuple)) else []
+    found: dict[str, torch.Tensor] = {}
+    for key, value in items:
+        found.update(_tensors(value, f"{prefix}.{key}"))
+    return found
 
 def test_run_folder_contents(
     tiny_dataset: Dataset, tiny_config: Overrides, tmp_path: Path
