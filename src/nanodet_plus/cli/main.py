@@ -2,7 +2,8 @@
 
 Each subcommand lives in its own module exposing ``add_parser(subparsers)`` (which registers
 the parser and sets ``func``) so that heavy imports happen only for the command that runs.
-User errors (:class:`CliError`, missing files, bad configs) print one line and exit 1.
+User errors (any :class:`~nanodet_plus.errors.NanoDetError`: bad configs, datasets, weights,
+export options; missing files) print one line naming the file and exit 1, without a traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import sys
 
 from nanodet_plus import __version__
+from nanodet_plus.errors import NanoDetError
 from nanodet_plus.utils.logging import setup_logging
 
 SUBCOMMANDS = (
@@ -28,7 +30,7 @@ SUBCOMMANDS = (
 )
 
 
-class CliError(Exception):
+class CliError(NanoDetError):
     """An error caused by the user's input; printed as one line without a traceback."""
 
 
@@ -58,11 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from nanodet_plus.config.loader import ConfigError
-
     try:
         result = args.func(args)
-    except (CliError, ConfigError, FileNotFoundError) as exc:
+    except (NanoDetError, FileNotFoundError) as exc:
         print(f"nanodet {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -18,11 +18,12 @@ from typing import Any, Union
 import yaml
 
 from nanodet_plus.config.schema import Config, DatasetConfig
+from nanodet_plus.errors import NanoDetError
 
 PRESET_DIR = Path(__file__).with_name("presets")
 
 
-class ConfigError(ValueError):
+class ConfigError(NanoDetError, ValueError):
     """A configuration value or key is invalid; the message names the key path."""
 
 

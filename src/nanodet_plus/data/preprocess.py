@@ -17,6 +17,7 @@ import numpy as np
 
 from nanodet_plus.config.schema import BGR_MEAN, BGR_STD
 from nanodet_plus.data.transforms.geometry import resize_matrix
+from nanodet_plus.errors import NanoDetError
 
 PAD_DIVISOR = 32
 
@@ -147,7 +148,7 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
     return image
 
 
-class ImageReadError(ValueError):
+class ImageReadError(NanoDetError, ValueError):
     """An image file exists but cannot be decoded."""
 
 

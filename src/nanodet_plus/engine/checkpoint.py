@@ -19,12 +19,13 @@ import numpy as np
 import torch
 
 from nanodet_plus import __version__
+from nanodet_plus.errors import NanoDetError
 
 CHECKPOINT_VERSION = 1
 AUX_PREFIXES = ("aux_fpn.", "aux_head.")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(NanoDetError, ValueError):
     """A checkpoint file is missing, unreadable or not a training checkpoint."""
 
 

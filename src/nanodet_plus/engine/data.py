@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 from nanodet_plus.config.schema import Config
 from nanodet_plus.engine.distributed import DistContext
 from nanodet_plus.engine.sampler import EpochSampler
+from nanodet_plus.errors import NanoDetError
 from nanodet_plus.structures import ImageRecord
 
 logger = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 MAX_LISTED_ISSUES = 10
 
 
-class DataError(ValueError):
+class DataError(NanoDetError, ValueError):
     """The dataset cannot be trained on; the message lists the problems found."""
 
 

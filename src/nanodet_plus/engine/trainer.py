@@ -48,6 +48,7 @@ from nanodet_plus.engine.logger import (
     write_metrics_csv,
 )
 from nanodet_plus.engine.optim import LRSchedule, build_optimizer
+from nanodet_plus.errors import NanoDetError
 from nanodet_plus.utils.paths import increment_path
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ NO_POSITIVE_WARN_STEPS = 20
 TB_LOG_EVERY = 10
 
 
-class TrainingError(RuntimeError):
+class TrainingError(NanoDetError, RuntimeError):
     """Training cannot go on (bad data, non-finite loss); the message says why and where."""
 
 

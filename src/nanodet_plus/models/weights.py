@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nanodet_plus.errors import NanoDetError
 from nanodet_plus.models.detector import is_training_only_key
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ IMAGENET_URLS = {
 }
 
 
-class WeightsError(ValueError):
+class WeightsError(NanoDetError, ValueError):
     """A weights file cannot be read or does not fit the model; the message names the file."""
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nanodet_plus.errors import NanoDetError
 from nanodet_plus.structures import ImageRecord
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ MIN_BOX_SIZE = 1.0
 CLIP_TOLERANCE = 0.01  # px; rounding of normalised YOLO coordinates is not worth a warning
 
 
-class DatasetError(ValueError):
+class DatasetError(NanoDetError, ValueError):
     """A dataset file is missing or malformed; the message names the file and the problem."""
 
 

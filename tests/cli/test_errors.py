@@ -1,0 +1,42 @@
+"""User errors reach the terminal as one line naming the file, never as a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nanodet_plus.cli.main import main
+
+
+def _single_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "Traceback" not in err[0]
+    return err[0]
+
+
+def test_not_a_checkpoint_is_one_line(tmp_path: Path, capsys):
+    bogus = tmp_path / "notes.pth"
+    bogus.write_text("not a checkpoint")
+    assert main(["info", str(bogus)]) == 1
+    line = _single_error_line(capsys)
+    assert line.startswith("nanodet info: error:") and "notes.pth" in line
+
+
+def test_truncated_annotation_file_is_one_line(tmp_path: Path, capsys):
+    ann = tmp_path / "train.json"
+    ann.write_text('{"images": [{"id": 1, "file_name": "a.jpg", "wid')
+    config = tmp_path / "cfg.yaml"
+    config.write_text(
+        "preset: nanodet-plus-m_320\nmodel: {num_classes: 1}\nclass_names: [thing]\n"
+        "data:\n  val: {format: coco, img_path: ., ann_path: train.json}\n"
+    )
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"")
+    assert main(["val", str(config), "--weights", str(weights)]) == 1
+    line = _single_error_line(capsys)
+    assert "train.json" in line
+
+
+def test_unknown_preset_is_one_line(capsys):
+    assert main(["info", "nanodet-plus-m_999"]) == 1
+    assert "nanodet-plus-m_416" in _single_error_line(capsys)
