@@ -125,7 +125,8 @@ class OfficialWorker:
 
 
 class OursStep:
-    """Our model, AdamW and EMA, stepping on the shared batch exactly as the trainer does."""
+    """Our model, AdamW and EMA, stepping on the shared batch exactly as the trainer does
+    (including its memory format, ``train.channels_last``)."""
 
     def __init__(self, preset: str, batch: dict, num_classes: int) -> None:
         from nanodet_plus.config.loader import load_config
@@ -135,10 +136,12 @@ class OursStep:
 
         config = load_config(preset, [f"model.num_classes={num_classes}"])
         torch.manual_seed(0)
-        self.model = build_model(config.model).train()
+        memory_format = (torch.channels_last if config.train.channels_last
+                         else torch.contiguous_format)
+        self.model = build_model(config.model).train().to(memory_format=memory_format)
         self.optimizer = build_optimizer(self.model, config.train.optimizer)
         self.ema = ModelEMA(self.model, config.train.ema_decay)
-        self.batch = batch
+        self.batch = dict(batch, img=batch["img"].contiguous(memory_format=memory_format))
         self.updates = 0
 
     def time(self, steps: int) -> list[float]:

@@ -222,6 +222,9 @@ class Trainer:
             report = load_weights(model, self.weights, strict=False)
             logger.info("%s", report.summary() if hasattr(report, "summary") else report)
         model.to(self.dist.device)
+        self.memory_format = (torch.channels_last if cfg.train.channels_last
+                              else torch.contiguous_format)
+        model.to(memory_format=self.memory_format)
         if cfg.train.sync_bn and self.dist.distributed:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = model
@@ -345,7 +348,8 @@ class Trainer:
             last_batch = self.batch_in_epoch + 1 == total_batches
             if micro == 0:
                 lr = self.schedule.apply(self.optimizer, epoch, self.step)
-            images = images.to(self.dist.device, non_blocking=True)
+            images = images.to(self.dist.device, non_blocking=True).contiguous(
+                memory_format=self.memory_format)
             gt_boxes = [b.to(self.dist.device) for b in gt_boxes]
             gt_labels = [label.to(self.dist.device) for label in gt_labels]
             syncing = micro + 1 == accumulate or last_batch

@@ -5,12 +5,14 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from nanodet_plus.errors import NanoDetError
 
-class ExportError(ValueError):
+
+class ExportError(NanoDetError, ValueError):
     """An export cannot be done or failed its check; the message says what to do."""
 
 
-class MissingDependencyError(ImportError):
+class MissingDependencyError(NanoDetError, ImportError):
     """An optional runtime package is not installed; the message names the pip extra."""
 
 
