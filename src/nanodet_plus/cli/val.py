@@ -36,6 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--project", default="runs/val", help="parent folder of the run folder")
     parser.add_argument("--name", default="exp", help="run folder name (numbered if it exists)")
+    parser.add_argument("--exist-ok", action="store_true",
+                        help="reuse project/name instead of numbering")
     parser.add_argument("--max-images", type=int, help="evaluate only the first N images")
     parser.add_argument("--samples", type=int, default=4, help="side-by-side images to save")
     parser.add_argument("--no-plots", action="store_true", help="skip the figures")
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             f"has {len(class_names)} ({record_set.source})"
         )
 
-    out_dir = increment_path(args.project, args.name)
+    out_dir = increment_path(args.project, args.name, exist_ok=args.exist_ok)
     logger.info("evaluating %d images of %s", len(records), record_set.source)
     summary = evaluate(
         detector,
