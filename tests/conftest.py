@@ -36,3 +36,14 @@ def reference_expected(reference_dir: Path) -> dict:
 @pytest.fixture(scope="session")
 def reference_weights(reference_dir: Path) -> Path:
     return reference_dir / "nanodet-plus-m_320_weights.pth"
+
+
+@pytest.fixture(scope="module")
+def torch_model(reference_weights: Path):
+    """nanodet-plus-m_320 with the reference weights, without the AGM, in eval mode."""
+    from nanodet_plus.models.factory import build_model
+    from nanodet_plus.models.weights import load_weights
+
+    model = build_model("nanodet-plus-m_320", aux=False)
+    load_weights(model, reference_weights)
+    return model.eval()

@@ -42,16 +42,6 @@ def test_image_path(samples_dir):
 
 
 @pytest.fixture(scope="module")
-def torch_model(reference_weights):
-    from nanodet_plus.models.factory import build_model
-    from nanodet_plus.models.weights import load_weights
-
-    model = build_model(CONFIG, aux=False)
-    load_weights(model, reference_weights)
-    return model.eval()
-
-
-@pytest.fixture(scope="module")
 def cli_onnx(tmp_path_factory, reference_weights, test_image_path):
     """The flat 480x320 ONNX written through the CLI."""
     output = tmp_path_factory.mktemp("cli") / "model.onnx"

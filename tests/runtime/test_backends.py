@@ -49,16 +49,6 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="module")
-def torch_model(reference_weights):
-    from nanodet_plus.models.factory import build_model
-    from nanodet_plus.models.weights import load_weights
-
-    model = build_model(CONFIG, aux=False)
-    load_weights(model, reference_weights)
-    return model.eval()
-
-
-@pytest.fixture(scope="module")
 def torch_detections(torch_model, test_image):
     """``get(size)``: the PyTorch Detector's detections on the test image, computed once."""
     cache = {}

@@ -23,7 +23,7 @@ from nanodet_plus.data.datasets import (
     load_record_set,
     read_image_size,
 )
-from nanodet_plus.data.datasets.base import report_exception
+from nanodet_plus.data.datasets.base import IssueList, report_exception
 
 logger = logging.getLogger(__name__)
 
@@ -47,19 +47,11 @@ class SplitStats:
 
 
 @dataclass
-class DataCheckReport:
+class DataCheckReport(IssueList):
     """The result of :func:`check_data`: split statistics and every issue found."""
 
     splits: list[SplitStats] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[Issue]:
-        return [i for i in self.issues if i.level == "error"]
-
-    @property
-    def warnings(self) -> list[Issue]:
-        return [i for i in self.issues if i.level == "warning"]
 
     @property
     def ok(self) -> bool:

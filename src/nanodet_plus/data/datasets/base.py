@@ -47,12 +47,10 @@ class Issue:
         return f"{location}: {self.message}"
 
 
-@dataclass
-class LoadReport:
-    """Problems met while reading a dataset; ``strict`` turns the first error into an exception."""
+class IssueList:
+    """Error/warning views over an ``issues`` list, shared by the load and check reports."""
 
-    strict: bool = True
-    issues: list[Issue] = field(default_factory=list)
+    issues: list[Issue]
 
     @property
     def errors(self) -> list[Issue]:
@@ -61,6 +59,14 @@ class LoadReport:
     @property
     def warnings(self) -> list[Issue]:
         return [i for i in self.issues if i.level == "warning"]
+
+
+@dataclass
+class LoadReport(IssueList):
+    """Problems met while reading a dataset; ``strict`` turns the first error into an exception."""
+
+    strict: bool = True
+    issues: list[Issue] = field(default_factory=list)
 
     def error(self, kind: str, file: str | Path, message: str, where: str | int = "") -> None:
         """Record an error; raise it at once in strict mode."""
