@@ -42,26 +42,25 @@ def postprocess(
     input_hw = (int(input_hw[0]), int(input_hw[1]))
     preds = checked_preds(raw, meta, input_hw)
     scores = class_scores(preds, meta)
-    batch, num_points, num_classes = scores.shape
+    batch, _, num_classes = scores.shape
     if len(warp_matrices) != batch or len(orig_sizes) != batch:
         raise ValueError(
             f"got {len(warp_matrices)} warp matrices and {len(orig_sizes)} sizes for a batch "
             f"of {batch}"
         )
     names_table = list(class_names or meta.class_names or [])
-    candidates = scores > score_thr
-    # decode boxes only at points with at least one candidate class (same numbers, less work)
-    box_image, box_point = torch.nonzero(candidates.any(dim=-1), as_tuple=True)
+    # Threshold the per-point best score first (one pass over [B, N, C]), then the classes of
+    # the few surviving points: same candidates, in the same order, as thresholding every pair.
+    box_image, box_point = torch.nonzero(scores.amax(dim=-1) > score_thr, as_tuple=True)
+    point_scores = scores[box_image, box_point]
+    rows, labels = torch.nonzero(point_scores > score_thr, as_tuple=True)
     priors = cached_priors(input_hw, tuple(meta.strides), str(preds.device))
     point_boxes = decode_boxes(
         preds[box_image, box_point, num_classes:], priors[box_point], meta, input_hw
     )
-    slot = torch.full((batch, num_points), -1, dtype=torch.int64, device=preds.device)
-    slot[box_image, box_point] = torch.arange(box_image.numel(), device=preds.device)
-
-    image_idx, point_idx, labels = torch.nonzero(candidates, as_tuple=True)
-    cand_scores = scores[image_idx, point_idx, labels]
-    cand_boxes = point_boxes[slot[image_idx, point_idx]]
+    image_idx = box_image[rows]
+    cand_scores = point_scores[rows, labels]
+    cand_boxes = point_boxes[rows]
     keep = batched_nms(cand_boxes, cand_scores, image_idx * num_classes + labels, iou_thr)
     if max_det > 0:
         keep = keep[top_k_per_group(image_idx[keep], max_det)]
