@@ -68,3 +68,30 @@ def test_easy_style_has_larger_objects():
     sides = np.concatenate([np.minimum(s.boxes[:, 2] - s.boxes[:, 0], s.boxes[:, 3] - s.boxes[:, 1])
                             for s in samples])
     assert sides.min() >= 15 and max(len(s.boxes) for s in samples) <= 6
+
+
+
+def test_shapes_keep_their_corners_and_blobs_have_none():
+    """Each class keeps its outline inside its mask patch (a rotated rectangle once lost its
+    corners there and came out as an octagon, a look-alike of the circle), and unlabelled blobs
+    are never triangles or quadrilaterals (label noise): polygon approximation of the outline
+    gives 3 / 4 / 10 / 12 vertices for the classes and 6 or more for the blobs."""
+    import cv2
+
+    from nanodet_plus.data.demo import _shape_mask, _shape_mask_blob
+
+    def vertices(mask: np.ndarray) -> int:
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        contour = max(contours, key=cv2.contourArea)
+        return len(cv2.approxPolyDP(contour, 0.02 * cv2.arcLength(contour, True), True))
+
+    def touches_border(mask: np.ndarray) -> bool:
+        return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+
+    rng = np.random.default_rng(0)
+    for kind, corners in (("triangle", 3), ("rectangle", 4), ("star", 10), ("cross", 12)):
+        masks = [_shape_mask(rng, kind, 96) for _ in range(30)]
+        assert {vertices(mask) for mask in masks} == {corners}, kind
+        assert not any(touches_border(mask) for mask in masks), kind
+    blobs = [vertices(_shape_mask_blob(rng, 96)) for _ in range(50)]
+    assert min(blobs) >= 6, sorted(blobs)[:5]

@@ -107,8 +107,11 @@ def _polygon_points(rng: np.random.Generator, kind: str, size: float) -> np.ndar
     """Vertices (float, centred at 0) of a polygonal shape of about ``size`` pixels across."""
     radius = size / 2
     if kind == "rectangle":
+        # Corners on the circle of ``radius``: rotated, the shape stays inside its mask patch
+        # (a wider rectangle would lose its corners there and come out as an octagon).
         aspect = rng.uniform(0.5, 1.0)
-        half_w, half_h = radius, radius * aspect
+        half_w = radius / math.sqrt(1 + aspect**2)
+        half_h = half_w * aspect
         points = np.array([[-half_w, -half_h], [half_w, -half_h], [half_w, half_h],
                            [-half_w, half_h]])
     elif kind == "triangle":
@@ -120,14 +123,18 @@ def _polygon_points(rng: np.random.Generator, kind: str, size: float) -> np.ndar
         radii = np.where(np.arange(10) % 2 == 0, 1.0, inner) * radius
         points = np.stack([np.cos(angles) * radii, -np.sin(angles) * radii], 1)
     elif kind == "cross":
-        arm = rng.uniform(0.28, 0.4) * radius
-        r = radius
+        arm_ratio = rng.uniform(0.28, 0.4)
+        r = radius / math.sqrt(1 + arm_ratio**2)  # arm corners on the circle of ``radius``
+        arm = arm_ratio * r
         points = np.array([[-arm, -r], [arm, -r], [arm, -arm], [r, -arm], [r, arm], [arm, arm],
                            [arm, r], [-arm, r], [-arm, arm], [-r, arm], [-r, -arm], [-arm, -arm]])
-    else:  # distractor: irregular blob
-        count = int(rng.integers(6, 10))
-        angles = np.sort(rng.uniform(0, 2 * math.pi, count))
-        radii = rng.uniform(0.45, 1.0, count) * radius
+    else:  # distractor: a smooth, wobbly blob, curved everywhere (no corners, not round)
+        angles = np.linspace(0, 2 * math.pi, 72, endpoint=False)
+        wobble = np.zeros_like(angles)
+        for order, (low, high) in zip((2, 3, 4, 5), ((0.05, 0.15), (0.1, 0.2), (0.06, 0.14),
+                                                     (0.04, 0.1))):
+            wobble += rng.uniform(low, high) * np.cos(order * angles + rng.uniform(0, 2 * math.pi))
+        radii = radius * (1 + wobble) / (1 + np.abs(wobble).max())
         points = np.stack([np.cos(angles) * radii, np.sin(angles) * radii], 1)
     theta = rng.uniform(0, 2 * math.pi)
     rotation = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
