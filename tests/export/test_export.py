@@ -143,6 +143,14 @@ def test_int8_static_qdq_per_channel(reference_weights, tmp_path, samples_dir):
         init for init in model.graph.initializer if init.name.endswith("_scale") and init.dims
     ]
     assert any(int(np.prod(init.dims)) > 1 for init in weight_scales), "not per-channel"
+    # The output stage (scores next to distance logits) stays float: one 8-bit scale for both
+    # would quantise the scores in steps of about 0.1.
+    producers = {out: node for node in model.graph.node for out in node.output}
+    chain, name = [], "output"
+    while name in producers and producers[name].op_type != "Conv":
+        chain.append(producers[name].op_type)
+        name = producers[name].input[0]
+    assert "DequantizeLinear" not in chain and "QuantizeLinear" not in chain, chain
     assert OnnxRuntimeBackend(result.path, threads=1).meta.extra["int8"] is True
     assert result.notes and "int8" in result.notes[0]
     assert result.max_diff < 0.02

@@ -70,6 +70,18 @@ def calibration_batches(images: list[Path], meta: ModelMeta) -> Iterator[np.ndar
         yield np.repeat(batch, batch_size, axis=0) if batch_size > 1 else batch
 
 
+def output_stage_nodes(model: Any) -> list[str]:
+    """Graph nodes from the head's output convolutions on (``gfl_cls``, sigmoid, slicing,
+    concatenation, reshape, transpose), which stay in float.
+
+    The output tensor holds scores in [0, 1] next to distance logits spanning tens of units: one
+    8-bit scale for both quantises the scores in steps of about 0.1. Keeping this stage in fp32
+    costs four small convolutions and removes most of the INT8 score error.
+    """
+    return [node.name for node in model.graph.node
+            if node.name.startswith("/head/") and not node.name.startswith("/head/cls_convs")]
+
+
 def quantize_onnx(
     fp32_path: Path, int8_path: Path, calib: Any, meta: ModelMeta, max_images: int = 100
 ) -> Path:
@@ -96,17 +108,19 @@ def quantize_onnx(
             batch = next(self.batches, None)
             return None if batch is None else {INPUT_NAME: batch}
 
+    onnx = require("onnx", "onnx")
+    excluded = output_stage_nodes(onnx.load(str(fp32_path)))
     quantize_static(
         str(fp32_path),
         str(int8_path),
         _Reader(),
+        nodes_to_exclude=excluded,
         quant_format=QuantFormat.QDQ,
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
         per_channel=True,
         calibrate_method=CalibrationMethod.MinMax,
     )
-    onnx = require("onnx", "onnx")
     model = onnx.load(str(int8_path))
     set_onnx_meta(model, read_onnx_meta(fp32_path) or meta)
     onnx.save(model, str(int8_path))
