@@ -21,8 +21,9 @@ def fake_steps(monkeypatch):
         Path(out_dir).mkdir(parents=True)
         (Path(out_dir) / "demo.yaml").write_text("preset: nanodet-plus-m_320\n")
 
-    def train(config_path, overrides, project=None, name=None, resume=None):
+    def train(nproc, config, overrides, project=None, name=None, resume=None):
         calls.append("resume" if resume else "train")
+        assert nproc == 2 and ("train.batch_size=4" in overrides or resume)
         run_dir = Path(project) / name if project else Path(resume).parent
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "model_best.pth").write_bytes(b"w")
@@ -44,13 +45,13 @@ def fake_steps(monkeypatch):
         return 0
 
     monkeypatch.setattr("nanodet_plus.data.demo.generate_demo_dataset", generate)
-    monkeypatch.setattr("nanodet_plus.engine.trainer.train", train)
+    monkeypatch.setattr("nanodet_plus.engine.launch.train_local_processes", train)
     monkeypatch.setattr("nanodet_plus.cli.main.main", nanodet)
     return calls
 
 
 def _args(out: Path, force: bool = False):
-    return SimpleNamespace(out=str(out), images=600, seed=0, force=force, overrides=[])
+    return SimpleNamespace(out=str(out), images=600, seed=0, force=force, overrides=[], nproc=2)
 
 
 def test_second_run_skips_finished_steps(tmp_path: Path, fake_steps, capsys):
