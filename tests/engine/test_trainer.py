@@ -6,6 +6,7 @@ import csv
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -82,6 +83,37 @@ def _tensors(state: object, prefix: str = "") -> dict[str, torch.Tensor]:
     for key, value in items:
         found.update(_tensors(value, f"{prefix}.{key}"))
     return found
+
+@pytest.mark.slow
+def test_group_sigterm_with_loader_workers_still_saves_a_checkpoint(
+    tiny_dataset: Dataset, tiny_config: Overrides, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`kill -TERM -PGID` or Ctrl-C reach the loader workers too; they must not die of it
+    (the main process would fail inside the step, before writing its checkpoint)."""
+    import multiprocessing
+
+    original = ModelEMA.update
+
+    def update(self: ModelEMA, model: torch.nn.Module, current: int) -> None:
+        original(self, model, current)
+        if current == 2:  # the workers get the group's signal first, while a step runs
+            workers = multiprocessing.active_children()
+            assert workers, "expected loader worker processes"
+            for worker in workers:
+                os.kill(worker.pid, signal.SIGTERM)
+            time.sleep(0.5)
+        if current == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(ModelEMA, "update", update)
+    overrides = [*tiny_config(*tiny_dataset, epochs=2), "data.workers=1",
+                 "train.val_interval=2"]
+    result = train("nanodet-plus-m_320", overrides, project=tmp_path, name="term")
+    assert (result.stop_reason, result.steps) == ("interrupted", 3)
+    checkpoint = load_checkpoint(result.last_checkpoint)
+    assert (checkpoint["epoch"], checkpoint["batch_in_epoch"], checkpoint["step"]) == (1, 1, 3)
+
 
 def test_run_folder_contents(
     tiny_dataset: Dataset, tiny_config: Overrides, tmp_path: Path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -111,6 +112,12 @@ class _Batches:
 
 def _worker_init(worker_id: int) -> None:
     torch.set_num_threads(1)
+    # Ctrl-C and `kill -TERM -PGID` reach the whole process group. A loader worker that dies of
+    # them makes the main process raise from inside the step, before it can write its
+    # resumable checkpoint; the main process alone decides when to stop, and shuts the
+    # workers down itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _check_at_start(config: Config, dist: DistContext) -> None:
