@@ -75,9 +75,9 @@ class AuxHeadConfig:
 
 @dataclass
 class AssignerConfig:
-    """Dynamic Soft Label Assigner."""
+    """Dynamic Soft Label Assigner, or ATSS (the original NanoDet's) for the article's ablation."""
 
-    name: str = "DynamicSoftLabelAssigner"
+    name: str = "DynamicSoftLabelAssigner"  # or "ATSSAssigner"
     topk: int = 13
     iou_factor: float = 3.0
     # Optional distance cost from the NanoDet-Plus article, C_dis = alpha ** (d - beta), with d
@@ -86,6 +86,9 @@ class AssignerConfig:
     distance_cost: bool = False
     distance_alpha: float = 10.0
     distance_beta: float = 3.0
+    # ATSSAssigner only: nearest priors per level and GT; anchor box side in strides.
+    atss_topk: int = 9
+    atss_anchor_scale: float = 5.0
 
 
 @dataclass

@@ -6,7 +6,13 @@ from collections.abc import Sequence
 
 import torch
 
-from nanodet_plus.assigners import AssignTargets, DynamicSoftLabelAssigner, build_targets
+from nanodet_plus.assigners import (
+    AssignTargets,
+    ATSSAssigner,
+    DynamicSoftLabelAssigner,
+    build_targets,
+)
+from nanodet_plus.config.loader import ConfigError
 from nanodet_plus.config.schema import ModelConfig
 from nanodet_plus.losses.distribution_focal import distribution_focal_loss
 from nanodet_plus.losses.giou import giou_loss
@@ -30,13 +36,20 @@ class NanoDetPlusCriterion:
         self.strides = tuple(model_config.head.strides)
         self.reg_max = model_config.head.reg_max
         assigner = model_config.assigner
-        self.assigner = DynamicSoftLabelAssigner(
-            topk=assigner.topk,
-            iou_factor=assigner.iou_factor,
-            distance_cost=assigner.distance_cost,
-            distance_alpha=assigner.distance_alpha,
-            distance_beta=assigner.distance_beta,
-        )
+        self.assigner: DynamicSoftLabelAssigner | ATSSAssigner
+        if assigner.name == "DynamicSoftLabelAssigner":
+            self.assigner = DynamicSoftLabelAssigner(
+                topk=assigner.topk,
+                iou_factor=assigner.iou_factor,
+                distance_cost=assigner.distance_cost,
+                distance_alpha=assigner.distance_alpha,
+                distance_beta=assigner.distance_beta,
+            )
+        elif assigner.name == "ATSSAssigner":
+            self.assigner = ATSSAssigner(assigner.atss_topk, assigner.atss_anchor_scale)
+        else:
+            raise ConfigError(f"model.assigner.name '{assigner.name}' is not "
+                              "DynamicSoftLabelAssigner or ATSSAssigner")
         loss = model_config.loss
         self.qfl_weight = loss.qfl_weight
         self.qfl_beta = loss.qfl_beta
