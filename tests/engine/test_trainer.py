@@ -16,6 +16,7 @@ import torch
 from nanodet_plus.engine import trainer as trainer_module
 from nanodet_plus.engine.checkpoint import load_checkpoint
 from nanodet_plus.engine.ema import ModelEMA
+from nanodet_plus.engine.optim import LRSchedule
 from nanodet_plus.engine.trainer import TrainingError, train
 from nanodet_plus.models.detector import NanoDetPlus
 
@@ -189,3 +190,30 @@ def test_warns_when_batches_get_no_positives(
     assert result.best_metric is None and result.best_path == result.last_path
     rows = list(csv.DictReader((result.run_dir / "metrics.csv").open()))
     assert float(rows[0]["num_pos"]) == 0.0
+
+
+def test_epochs_within_budget() -> None:
+    fit = trainer_module.epochs_within_budget
+    assert fit(100.0, 20.0, 1, 50) == 5  # 20 s per epoch
+    assert fit(100.0, 45.0, 2, 50) == 4  # floor: the 5th epoch would end after 112 s
+    assert fit(100.0, 150.0, 1, 50) == 1  # over budget: stop now, never below epochs done
+    assert fit(1000.0, 1.0, 1, 50) == 50  # at most train.epochs
+
+
+def test_time_budget_shortens_the_run_and_its_schedule(
+    tiny_dataset: Dataset, tiny_config: Overrides, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A clock that says every epoch took 10 s: 35 s fit 3 of the 6 configured epochs.
+    monkeypatch.setattr(trainer_module.Trainer, "_training_seconds",
+                        lambda self: 10.0 * (self.epoch + 1))
+    overrides = [*tiny_config(*tiny_dataset, epochs=6), "train.val_interval=0",
+                 "train.time_budget_s=35"]
+    result = train("nanodet-plus-m_320", overrides, project=tmp_path, name="budget")
+    assert (result.stop_reason, result.epochs_completed, result.steps) == ("completed", 3, 6)
+    rows = result.history
+    assert ["mAP" in row for row in rows] == [False, False, True]
+    schedule = LRSchedule(1e-3, 3, eta_min=5e-5)
+    assert rows[2]["lr"] == pytest.approx(schedule.cosine(2))  # the cosine ends at epoch 3
+    checkpoint = load_checkpoint(result.last_checkpoint)
+    assert checkpoint["total_epochs"] == 3 and checkpoint["config"]["train"]["epochs"] == 6

@@ -178,7 +178,7 @@ class OptimizerConfig:
 class TrainConfig:
     """Schedule, recipe and run settings of ``nanodet train``."""
 
-    epochs: int = 300
+    epochs: int = 300  # with time_budget_s: the most epochs the run may have
     batch_size: int = 96
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     warmup_steps: int = 500
@@ -199,6 +199,10 @@ class TrainConfig:
     plots: bool = True  # PNG plots of losses, lr and mAP in the run folder at the end
     # NHWC memory for model and batches: same results, about 1.6x faster training steps on CPU
     channels_last: bool = True
+    # Seconds of training (validation included) the run should fit in; 0 disables. After each
+    # epoch the epoch count (at most ``epochs``) is re-estimated from the mean epoch time, so
+    # that the cosine schedule ends when the budget does, whatever the machine's speed.
+    time_budget_s: float = 0.0
 
 
 @dataclass

@@ -201,6 +201,8 @@ class Trainer:
         self.warned_no_positive = False
         self.skipped_steps = 0
         self.partial_epoch: dict[str, Any] | None = None
+        self.total_epochs = self.config.train.epochs  # shortened by train.time_budget_s
+        self.seconds_before_resume = 0.0  # training time spent before this process resumed
 
     # ----------------------------------------------------------------- set-up
     def _seed(self) -> None:
@@ -285,6 +287,9 @@ class Trainer:
         self.best_epoch = checkpoint.get("best_epoch")
         self.history = list(checkpoint.get("history", []))
         self.partial_epoch = checkpoint.get("partial_epoch")
+        self.total_epochs = int(checkpoint.get("total_epochs", self.config.train.epochs))
+        self.schedule.epochs = max(self.total_epochs, 1)
+        self.seconds_before_resume = float(checkpoint.get("train_seconds", 0.0))
         logger.info("resuming %s at epoch %d (batch %d), step %d", self.resume_path,
                     self.epoch + 1, self.batch_in_epoch, self.step)
 
@@ -308,9 +313,10 @@ class Trainer:
         cfg = self.config.train
         self.run_start = time.perf_counter()
         self.run_start_epoch = self.epoch
-        while self.epoch < cfg.epochs:
+        while self.epoch < self.total_epochs:
             if not self._train_epoch(stop):
                 return "interrupted"
+            self._fit_time_budget()
             metrics = self._maybe_validate()
             self._end_epoch(metrics)
             self.epoch += 1
@@ -472,7 +478,7 @@ class Trainer:
         from tqdm import tqdm
 
         return tqdm(loader, total=total, initial=self.batch_in_epoch, leave=False,
-                    desc=f"epoch {epoch + 1}/{cfg.epochs}", dynamic_ncols=True, unit="batch")
+                    desc=f"epoch {epoch + 1}/{self.total_epochs}", dynamic_ncols=True, unit="batch")
 
     # ------------------------------------------------------------ validation
     def _validation_due(self) -> bool:
@@ -480,7 +486,7 @@ class Trainer:
         if not self.data.has_val:
             return False
         done = self.epoch + 1
-        return done == cfg.epochs or (cfg.val_interval > 0 and done % cfg.val_interval == 0)
+        return done == self.total_epochs or (cfg.val_interval > 0 and done % cfg.val_interval == 0)
 
     def _maybe_validate(self) -> dict[str, float] | None:
         if not self._validation_due():
@@ -493,7 +499,6 @@ class Trainer:
         return metrics
 
     def _end_epoch(self, metrics: dict[str, float] | None) -> None:
-        cfg = self.config.train
         row: dict[str, Any] = {"epoch": self.epoch + 1, "step": self.step, **self.epoch_stats}
         improved = False
         if metrics is not None:
@@ -512,14 +517,34 @@ class Trainer:
             self.tensorboard.scalars(metrics, self.epoch + 1, "val")
         done = self.epoch + 1 - self.run_start_epoch
         per_epoch = (time.perf_counter() - self.run_start) / max(done, 1)
-        eta = per_epoch * (cfg.epochs - self.epoch - 1)
-        text = (f"epoch {self.epoch + 1}/{cfg.epochs}: loss {row.get('loss', float('nan')):.4f}"
+        eta = per_epoch * (self.total_epochs - self.epoch - 1)
+        text = (f"epoch {self.epoch + 1}/{self.total_epochs}: "
+                f"loss {row.get('loss', float('nan')):.4f}"
                 f" lr {row['lr']:.3g} {row['images_per_s']:.1f} img/s")
         if metrics is not None:
             text += (f" | mAP {metrics.get('mAP', float('nan')):.4f} AP50 "
                      f"{metrics.get('AP_50', float('nan')):.4f}"
                      f" (best {self.best_metric or 0.0:.4f}){' *' if improved else ''}")
         logger.info("%s | ETA %s", text, _duration(eta))
+
+    def _training_seconds(self) -> float:
+        """Training time of the whole run so far, including time before a resume."""
+        return self.seconds_before_resume + time.perf_counter() - self.run_start
+
+    def _fit_time_budget(self) -> None:
+        """Re-estimate the epoch count after an epoch so the run ends within the budget."""
+        budget = self.config.train.time_budget_s
+        if budget <= 0:
+            return
+        total = epochs_within_budget(budget, self._training_seconds(), self.epoch + 1,
+                                     self.config.train.epochs)
+        total = int(broadcast_object(total, self.dist))  # every rank stops at the same epoch
+        if total != self.total_epochs:
+            logger.info("time budget %s: %d epochs instead of %d (%s per epoch so far)",
+                        _duration(budget), total, self.total_epochs,
+                        _duration(self._training_seconds() / (self.epoch + 1)))
+            self.total_epochs = total
+            self.schedule.epochs = max(total, 1)
 
     def _patience_exhausted(self) -> bool:
         patience = self.config.train.patience
@@ -543,6 +568,8 @@ class Trainer:
             "best_epoch": self.best_epoch,
             "history": self.history,
             "partial_epoch": self.partial_epoch,
+            "total_epochs": self.total_epochs,
+            "train_seconds": self._training_seconds(),
         }
 
     @property
@@ -597,6 +624,16 @@ class Trainer:
                         stop_reason.replace("_", " "), self.epoch, self.step, metric,
                         best_weights, self.run_dir)
         return result
+
+
+def epochs_within_budget(budget_s: float, elapsed_s: float, epochs_done: int,
+                         max_epochs: int) -> int:
+    """Epochs that fit in ``budget_s`` at the mean pace so far: never fewer than those done,
+    never more than ``max_epochs``."""
+    if elapsed_s <= 0:
+        return max_epochs
+    fitting = math.floor(budget_s * epochs_done / elapsed_s)
+    return max(epochs_done, min(max_epochs, fitting))
 
 
 def _postfix(values: dict[str, float], lr: float, images_per_s: float) -> dict[str, str]:
