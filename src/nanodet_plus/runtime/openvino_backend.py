@@ -32,6 +32,18 @@ def _rt_info_props(model) -> dict[str, str]:
     return props
 
 
+_PRECISION_NAMES = {"float32": "f32", "f32": "f32", "bfloat16": "bf16", "bf16": "bf16",
+                    "float16": "f16", "f16": "f16"}
+
+
+def precision_name(hint: Any) -> str:
+    """``f32``/``bf16``/``f16`` for an OpenVINO element type or its printed form
+    (``<Type: 'bfloat16'>``, ``bf16``, ...)."""
+    text = str(hint)
+    name = text.split("'")[1] if "'" in text else text
+    return _PRECISION_NAMES.get(name.strip().lower(), name)
+
+
 class OpenVinoBackend:
     """A compiled OpenVINO model on ``CPU`` with an explicit inference precision."""
 
@@ -60,10 +72,8 @@ class OpenVinoBackend:
         self.compiled = core.compile_model(model, "CPU", properties)
         self.request = self.compiled.create_infer_request()
         self.precision = precision
-        effective = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
-        self.effective_precision = {"float32": "f32", "bf16": "bf16", "float16": "f16"}.get(
-            effective.split("'")[1] if "'" in effective else effective, effective
-        )
+        self.effective_precision = precision_name(
+            self.compiled.get_property("INFERENCE_PRECISION_HINT"))
         self.note = (
             f"ran {self.effective_precision}: this CPU has no {precision} support"
             if self.effective_precision != precision
