@@ -128,7 +128,8 @@ class OursStep:
     """Our model, AdamW and EMA, stepping on the shared batch exactly as the trainer does
     (including its memory format, ``train.channels_last``)."""
 
-    def __init__(self, preset: str, batch: dict, num_classes: int) -> None:
+    def __init__(self, preset: str, batch: dict, num_classes: int,
+                 precision: str = "fp32") -> None:
         from nanodet_plus.config.loader import load_config
         from nanodet_plus.engine.ema import ModelEMA
         from nanodet_plus.engine.optim import build_optimizer
@@ -143,13 +144,18 @@ class OursStep:
         self.ema = ModelEMA(self.model, config.train.ema_decay)
         self.batch = dict(batch, img=batch["img"].contiguous(memory_format=memory_format))
         self.updates = 0
+        self.bf16 = precision == "bf16"
+        self.first_loss: float | None = None  # of the first step, from the seeded weights
 
     def time(self, steps: int) -> list[float]:
         times = []
         for _ in range(steps):
             start = time.perf_counter()
-            losses = self.model.training_losses(self.batch["img"], self.batch["gt_bboxes"],
-                                                self.batch["gt_labels"], epoch=0)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                losses = self.model.training_losses(self.batch["img"], self.batch["gt_bboxes"],
+                                                    self.batch["gt_labels"], epoch=0)
+            if self.first_loss is None:
+                self.first_loss = float(losses["loss"].detach())
             losses["loss"].backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 35.0)
             self.optimizer.step()
@@ -183,23 +189,31 @@ def run(args: argparse.Namespace) -> list[dict]:
         except RuntimeError as exc:
             print(f"official worker unavailable: {exc}", file=sys.stderr)
     ours = OursStep(args.preset, batch, args.num_classes)
+    ours_bf16 = OursStep(args.preset, batch, args.num_classes, "bf16") if args.bf16 else None
     rows = []
     try:
         for threads in args.threads:
             torch.set_num_threads(threads)
             ours.time(1)  # warm-up at this thread count
+            if ours_bf16 is not None:
+                ours_bf16.time(1)
             if official is not None:
                 official.time(threads, 1)
-            ours_times, official_times, ema_times = [], [], []
+            ours_times, official_times, ema_times, bf16_times = [], [], [], []
             for _ in range(args.rounds):
                 if official is not None:
                     official_times += official.time(threads, args.steps)
                 ours_times += ours.time(args.steps)
                 ema_times += ours.time_ema(args.steps)
+                if ours_bf16 is not None:
+                    bf16_times += ours_bf16.time(args.steps)
             row = {"threads": threads, "ours_ms": 1000 * statistics.median(ours_times),
                    "ema_ms": 1000 * statistics.median(ema_times),
                    "official_ms": 1000 * statistics.median(official_times)
                    if official_times else None,
+                   "bf16_ms": 1000 * statistics.median(bf16_times) if bf16_times else None,
+                   "first_loss": ours.first_loss,
+                   "first_loss_bf16": ours_bf16.first_loss if ours_bf16 else None,
                    "steps": len(ours_times)}
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -224,15 +238,25 @@ def write_markdown(rows: list[dict], args: argparse.Namespace, path: Path) -> No
         f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"load average {load:.1f} at the end (a shared machine: compare columns, not runs).",
         "",
-        "| threads | ours (ms/step) | official (ms/step) | ours / official | EMA update (ms) |",
-        "|---:|---:|---:|---:|---:|",
+        "| threads | ours (ms/step) | official (ms/step) | ours / official | "
+        "ours, bf16 autocast (ms/step) | bf16 / official | EMA update (ms) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
-        official = row["official_ms"]
+        official, bf16 = row["official_ms"], row["bf16_ms"]
         ratio = f"{row['ours_ms'] / official:.2f}" if official else "n/a"
         shown = f"{official:.0f}" if official else "n/a"
+        bf16_shown = f"{bf16:.0f}" if bf16 else "n/a"
+        bf16_ratio = f"{bf16 / official:.2f}" if bf16 and official else "n/a"
         lines.append(f"| {row['threads']} | {row['ours_ms']:.0f} | {shown} | {ratio} | "
-                     f"{row['ema_ms']:.1f} |")
+                     f"{bf16_shown} | {bf16_ratio} | {row['ema_ms']:.1f} |")
+    first = rows[0] if rows else {}
+    if first.get("first_loss_bf16") is not None:
+        fp32_loss, bf16_loss = first["first_loss"], first["first_loss_bf16"]
+        lines += ["", f"Total loss of the first step from the same seeded weights: fp32 "
+                  f"{fp32_loss:.5f}, bf16 autocast {bf16_loss:.5f} (relative difference "
+                  f"{abs(bf16_loss - fp32_loss) / abs(fp32_loss):.1e}; the losses themselves "
+                  "are computed in fp32 from the head's outputs)."]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
 
@@ -248,6 +272,8 @@ def main() -> None:
     parser.add_argument("--official-venv", default="/tmp/nanodet-official-venv")
     parser.add_argument("--official-src", default="/tmp/nanodet-src")
     parser.add_argument("--no-official", action="store_true")
+    parser.add_argument("--bf16", action="store_true",
+                        help="also time our step under bf16 autocast (CPUs with AVX512-BF16/AMX)")
     parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks-train.md"))
     args = parser.parse_args()
     rows = run(args)
