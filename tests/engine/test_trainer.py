@@ -217,3 +217,32 @@ def test_time_budget_shortens_the_run_and_its_schedule(
     assert rows[2]["lr"] == pytest.approx(schedule.cosine(2))  # the cosine ends at epoch 3
     checkpoint = load_checkpoint(result.last_checkpoint)
     assert checkpoint["total_epochs"] == 3 and checkpoint["config"]["train"]["epochs"] == 6
+
+
+@pytest.mark.slow
+def test_time_budget_run_resumes_exactly(
+    tiny_dataset: Dataset, tiny_config: Overrides, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(trainer_module.Trainer, "_training_seconds",
+                        lambda self: 10.0 * (self.epoch + 1))
+    overrides = [*tiny_config(*tiny_dataset, epochs=6), "train.val_interval=0",
+                 "train.time_budget_s=35"]
+    straight = train("nanodet-plus-m_320", overrides, project=tmp_path, name="straight")
+    with monkeypatch.context() as patch:
+        original = ModelEMA.update
+
+        def update(self: ModelEMA, model: torch.nn.Module, current: int) -> None:
+            original(self, model, current)
+            if current == 3:  # in the middle of epoch 2, after the count became 3
+                os.kill(os.getpid(), signal.SIGINT)
+
+        patch.setattr(ModelEMA, "update", update)
+        first = train("nanodet-plus-m_320", overrides, project=tmp_path, name="cut")
+    assert first.stop_reason == "interrupted"
+    assert load_checkpoint(first.last_checkpoint)["total_epochs"] == 3
+    resumed = train(None, resume=first.last_checkpoint)
+    assert (resumed.epochs_completed, resumed.steps) == (3, 6)
+    a, b = load_checkpoint(straight.last_checkpoint), load_checkpoint(resumed.last_checkpoint)
+    for key, value in _tensors(a["model"]).items():
+        assert torch.equal(value, _tensors(b["model"])[key]), key

@@ -287,7 +287,10 @@ class Trainer:
         self.best_epoch = checkpoint.get("best_epoch")
         self.history = list(checkpoint.get("history", []))
         self.partial_epoch = checkpoint.get("partial_epoch")
-        self.total_epochs = int(checkpoint.get("total_epochs", self.config.train.epochs))
+        saved_total = checkpoint.get("total_epochs")
+        if self.config.train.time_budget_s > 0 and saved_total is not None:
+            # the count fitted to the budget so far; a train.epochs override still caps it
+            self.total_epochs = min(int(saved_total), self.config.train.epochs)
         self.schedule.epochs = max(self.total_epochs, 1)
         self.seconds_before_resume = float(checkpoint.get("train_seconds", 0.0))
         logger.info("resuming %s at epoch %d (batch %d), step %d", self.resume_path,
