@@ -38,6 +38,22 @@ def test_two_local_processes_train_one_run(
 
 
 @pytest.mark.slow
+def test_time_budget_stops_every_process_at_the_same_epoch(
+    tiny_dataset: Dataset, tiny_config: Overrides, tmp_path: Path,
+) -> None:
+    # The budget is spent by the first epoch: rank 0's count (1) reaches every rank, so all
+    # of them validate, save and stop after epoch 1 instead of running 3 (a mismatch hangs).
+    overrides = [*tiny_config(*tiny_dataset, epochs=3), "train.batch_size=2",
+                 "train.val_interval=0", "train.time_budget_s=0.001"]
+    result = train_local_processes(2, config="nanodet-plus-m_320", overrides=overrides,
+                                   project=tmp_path, name="budget")
+    assert (result.stop_reason, result.epochs_completed, result.steps) == ("completed", 1, 2)
+    rows = list(csv.DictReader((result.run_dir / "metrics.csv").open()))
+    assert len(rows) == 1 and rows[0]["mAP"] != ""
+    assert load_checkpoint(result.last_checkpoint)["total_epochs"] == 1
+
+
+@pytest.mark.slow
 def test_a_failing_process_raises_with_its_error(
     tiny_dataset: Dataset, tiny_config: Overrides, tmp_path: Path,
 ) -> None:
