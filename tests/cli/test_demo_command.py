@@ -75,3 +75,14 @@ def test_interrupted_training_is_resumed(tmp_path: Path, fake_steps):
     (out / "train" / "last.ckpt").write_bytes(b"ckpt")
     assert demo.run(_args(out)) == 0
     assert fake_steps[0] == "resume"
+
+
+@pytest.mark.parametrize("nproc", [0, -1, 3])
+def test_nproc_that_cannot_split_the_batch_is_refused(tmp_path: Path, fake_steps, nproc):
+    from nanodet_plus.cli.main import CliError
+
+    args = _args(tmp_path / "demo")
+    args.nproc = nproc
+    with pytest.raises(CliError, match=rf"--nproc {nproc}: .* must be one of 1, 2, 4, 8"):
+        demo.run(args)
+    assert "train" not in fake_steps

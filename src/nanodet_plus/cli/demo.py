@@ -128,11 +128,13 @@ def run(args: argparse.Namespace) -> int:
             shutil.rmtree(data_dir)
         generate_demo_dataset(data_dir, train_images=args.images, seed=args.seed)
 
-    nproc = args.nproc or default_nproc()
+    nproc = default_nproc() if args.nproc is None else args.nproc
     if nproc < 1 or DEMO_BATCH % nproc:
         from nanodet_plus.cli.main import CliError
 
-        raise CliError(f"--nproc {nproc} does not divide the demo batch of {DEMO_BATCH}")
+        choices = ", ".join(str(n) for n in range(1, DEMO_BATCH + 1) if DEMO_BATCH % n == 0)
+        raise CliError(f"--nproc {nproc}: the demo batch of {DEMO_BATCH} images is split "
+                       f"between the processes, so --nproc must be one of {choices}")
     weights = _train(out, config_path, list(args.overrides), args.force, nproc)
 
     metrics_path = out / "val" / "metrics.json"
