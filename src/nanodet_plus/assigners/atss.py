@@ -14,7 +14,12 @@ from collections.abc import Sequence
 
 import torch
 
-from nanodet_plus.assigners.dsl import Assignment, pad_ground_truth, pairwise_iou
+from nanodet_plus.assigners.base import (
+    Assignment,
+    negative_assignment,
+    pad_ground_truth,
+    pairwise_iou,
+)
 
 
 class ATSSAssigner:
@@ -39,11 +44,10 @@ class ATSSAssigner:
         boxes, _, valid = pad_ground_truth(
             gt_boxes, gt_labels, dtype=decoded_boxes.dtype, device=decoded_boxes.device
         )
-        gt_index = torch.full((batch, num_priors), -1, dtype=torch.int64,
-                              device=decoded_boxes.device)
-        iou = decoded_boxes.new_zeros(batch, num_priors)
+        assignment = negative_assignment(decoded_boxes)
+        gt_index, iou = assignment.gt_index, assignment.iou
         if boxes.shape[1] == 0 or num_priors == 0:
-            return Assignment(gt_index, iou)
+            return assignment
         points, strides = priors[:, :2], priors[:, 2]
         half = strides[:, None] * self.anchor_scale / 2
         anchors = torch.cat([points - half, points + half], dim=1).to(decoded_boxes.dtype)
@@ -70,7 +74,7 @@ class ATSSAssigner:
         image, prior = torch.nonzero(assigned, as_tuple=True)
         iou[image, prior] = _aligned_iou(decoded_boxes[image, prior],
                                          boxes[image, gt_index[image, prior]])
-        return Assignment(gt_index, iou)
+        return assignment
 
 
 def _aligned_iou(boxes: torch.Tensor, gts: torch.Tensor) -> torch.Tensor:

@@ -11,70 +11,22 @@ GTs goes to the argmin of its whole cost row.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from nanodet_plus.assigners.base import (
+    Assignment,
+    negative_assignment,
+    pad_ground_truth,
+    pairwise_iou,
+)
+
 IOU_EPS = 1e-7
-UNION_EPS = 1e-6
 # Largest value of the optional distance cost, so far-away pairs stay finite and ordered.
 DISTANCE_COST_CAP = 1e8
 # Images are assigned in chunks of at most this many (image, prior, GT) triples.
 CHUNK_ELEMENTS = 1 << 21
-
-
-@dataclass
-class Assignment:
-    """Result of assigning GTs to the ``N`` priors of ``B`` images."""
-
-    gt_index: torch.Tensor  # [B, N] int64: index into the image's GTs, -1 for negatives
-    iou: torch.Tensor  # [B, N] float: IoU of the positive's decoded box with its GT, 0 otherwise
-
-    @property
-    def positive(self) -> torch.Tensor:
-        """``[B, N]`` bool mask of positive priors."""
-        return self.gt_index >= 0
-
-
-def pad_ground_truth(
-    gt_boxes: Sequence[torch.Tensor],
-    gt_labels: Sequence[torch.Tensor],
-    *,
-    dtype: torch.dtype,
-    device: torch.device,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-image GT lists -> boxes ``[B, G, 4]``, labels ``[B, G]`` and validity ``[B, G]``."""
-    if len(gt_boxes) != len(gt_labels):
-        raise ValueError(f"got {len(gt_boxes)} box tensors but {len(gt_labels)} label tensors")
-    max_gts = max((len(boxes) for boxes in gt_boxes), default=0)
-    batch = len(gt_boxes)
-    boxes = torch.zeros(batch, max_gts, 4, dtype=dtype, device=device)
-    labels = torch.zeros(batch, max_gts, dtype=torch.int64, device=device)
-    valid = torch.zeros(batch, max_gts, dtype=torch.bool, device=device)
-    for image, (image_boxes, image_labels) in enumerate(zip(gt_boxes, gt_labels)):
-        count = len(image_boxes)
-        if len(image_labels) != count:
-            raise ValueError(
-                f"image {image}: {count} GT boxes but {len(image_labels)} GT labels"
-            )
-        if count:
-            boxes[image, :count] = image_boxes.reshape(-1, 4).to(device=device, dtype=dtype)
-            labels[image, :count] = image_labels.to(device=device, dtype=torch.int64)
-            valid[image, :count] = True
-    return boxes, labels, valid
-
-
-def pairwise_iou(boxes: torch.Tensor, gts: torch.Tensor) -> torch.Tensor:
-    """IoU ``[B, N, G]`` of boxes ``[B, N, 4]`` with GTs ``[B, G, 4]`` (xyxy, union >= 1e-6)."""
-    box_area = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
-    gt_area = (gts[..., 2] - gts[..., 0]) * (gts[..., 3] - gts[..., 1])
-    top_left = torch.maximum(boxes[:, :, None, :2], gts[:, None, :, :2])
-    bottom_right = torch.minimum(boxes[:, :, None, 2:], gts[:, None, :, 2:])
-    overlap_wh = (bottom_right - top_left).clamp(min=0)
-    overlap = overlap_wh[..., 0] * overlap_wh[..., 1]
-    union = (box_area[:, :, None] + gt_area[:, None, :] - overlap).clamp(min=UNION_EPS)
-    return overlap / union
 
 
 class DynamicSoftLabelAssigner:
@@ -120,13 +72,11 @@ class DynamicSoftLabelAssigner:
         boxes, labels, valid = pad_ground_truth(
             gt_boxes, gt_labels, dtype=decoded_boxes.dtype, device=decoded_boxes.device
         )
-        gt_index = torch.full(
-            (batch, num_priors), -1, dtype=torch.int64, device=decoded_boxes.device
-        )
-        iou = decoded_boxes.new_zeros(batch, num_priors)
+        assignment = negative_assignment(decoded_boxes)
+        gt_index, iou = assignment.gt_index, assignment.iou
         max_gts = boxes.shape[1]
         if max_gts == 0 or num_priors == 0:
-            return Assignment(gt_index, iou)
+            return assignment
         chunk = max(1, CHUNK_ELEMENTS // (num_priors * max_gts))
         for start in range(0, batch, chunk):
             part = slice(start, start + chunk)
@@ -134,7 +84,7 @@ class DynamicSoftLabelAssigner:
                 cls_logits[part], priors, decoded_boxes[part], boxes[part], labels[part],
                 valid[part],
             )
-        return Assignment(gt_index, iou)
+        return assignment
 
     def _assign_chunk(
         self,

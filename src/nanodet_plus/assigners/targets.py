@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nanodet_plus.assigners.dsl import Assignment, pad_ground_truth
+from nanodet_plus.assigners.base import Assignment, pad_ground_truth
 from nanodet_plus.ops.boxes import bbox2distance
 
 

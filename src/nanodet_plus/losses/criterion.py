@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from nanodet_plus.assigners import (
+    Assigner,
     AssignTargets,
     ATSSAssigner,
     DynamicSoftLabelAssigner,
@@ -36,7 +37,7 @@ class NanoDetPlusCriterion:
         self.strides = tuple(model_config.head.strides)
         self.reg_max = model_config.head.reg_max
         assigner = model_config.assigner
-        self.assigner: DynamicSoftLabelAssigner | ATSSAssigner
+        self.assigner: Assigner
         if assigner.name == "DynamicSoftLabelAssigner":
             self.assigner = DynamicSoftLabelAssigner(
                 topk=assigner.topk,
