@@ -246,3 +246,15 @@ def test_time_budget_run_resumes_exactly(
     a, b = load_checkpoint(straight.last_checkpoint), load_checkpoint(resumed.last_checkpoint)
     for key, value in _tensors(a["model"]).items():
         assert torch.equal(value, _tensors(b["model"])[key]), key
+
+
+def test_bf16_autocast_training_on_cpu(
+    tiny_dataset: Dataset, tiny_config: Overrides, tmp_path: Path,
+) -> None:
+    overrides = [*tiny_config(*tiny_dataset, epochs=1), "train.precision=bf16"]
+    result = train("nanodet-plus-m_320", overrides, project=tmp_path, name="bf16")
+    assert (result.stop_reason, result.steps) == ("completed", 2)
+    weights = load_checkpoint(result.last_checkpoint)["model"]
+    assert all(v.dtype != torch.bfloat16 for v in weights.values())  # fp32 master weights
+    assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())
+    assert result.history[0]["loss"] > 0

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from nanodet_plus.layers.activation import build_activation
-from nanodet_plus.layers.conv import ConvModule
+from nanodet_plus.layers.conv import ConvModule, DepthwiseConv2d
 
 
 class GhostModule(nn.Module):
@@ -32,7 +32,7 @@ class GhostModule(nn.Module):
             build_activation(activation) if activation else nn.Sequential(),
         )
         self.cheap_operation = nn.Sequential(
-            nn.Conv2d(
+            DepthwiseConv2d(
                 init_channels, new_channels, cheap_kernel, 1, cheap_kernel // 2,
                 groups=init_channels, bias=False,
             ),
@@ -64,7 +64,7 @@ class GhostBottleneck(nn.Module):
             self.shortcut = nn.Sequential()
         else:
             self.shortcut = nn.Sequential(
-                nn.Conv2d(
+                DepthwiseConv2d(
                     in_channels, in_channels, dw_kernel_size, 1, (dw_kernel_size - 1) // 2,
                     groups=in_channels, bias=False,
                 ),

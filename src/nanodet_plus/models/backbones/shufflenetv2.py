@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from nanodet_plus.layers.activation import build_activation
+from nanodet_plus.layers.conv import DepthwiseConv2d
 
 STAGE_WIDTHS = {
     "0.5x": (24, 48, 96, 192, 1024),
@@ -35,7 +36,7 @@ def concat_shuffle(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
 
 
 def _depthwise(channels: int, stride: int) -> nn.Conv2d:
-    return nn.Conv2d(channels, channels, 3, stride, 1, groups=channels, bias=False)
+    return DepthwiseConv2d(channels, channels, 3, stride, 1, groups=channels, bias=False)
 
 
 class ShuffleV2Block(nn.Module):
