@@ -86,3 +86,22 @@ def test_nproc_that_cannot_split_the_batch_is_refused(tmp_path: Path, fake_steps
     with pytest.raises(CliError, match=rf"--nproc {nproc}: .* must be one of 1, 2, 4, 8"):
         demo.run(args)
     assert "train" not in fake_steps
+
+
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_training_uses_bf16_only_on_a_cpu_with_bf16(tmp_path: Path, fake_steps, monkeypatch,
+                                                    native_bf16):
+    seen = {}
+    import nanodet_plus.engine.launch as launch
+
+    fake_train = launch.train_local_processes
+
+    def train(nproc, config, overrides, **kwargs):
+        seen["overrides"] = overrides
+        return fake_train(nproc, config, overrides, **kwargs)
+
+    monkeypatch.setattr("nanodet_plus.engine.launch.train_local_processes", train)
+    monkeypatch.setattr("nanodet_plus.utils.hardware.cpu_has_native_bf16", lambda: native_bf16)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert demo.run(_args(tmp_path / "demo")) == 0
+    assert ("train.precision=bf16" in seen["overrides"]) is native_bf16
