@@ -200,15 +200,21 @@ def test_epochs_within_budget() -> None:
     assert fit(1000.0, 1.0, 1, 50) == 50  # at most train.epochs
 
 
+def _budget_run(monkeypatch: pytest.MonkeyPatch, tiny_config: Overrides,
+                tiny_dataset: Dataset) -> list[str]:
+    """Overrides of a 6-epoch run with a 35 s budget, under a clock that says every epoch
+    took 10 s: 3 epochs fit."""
+    monkeypatch.setattr(trainer_module.Trainer, "_training_seconds",
+                        lambda self: 10.0 * (self.epoch + 1))
+    return [*tiny_config(*tiny_dataset, epochs=6), "train.val_interval=0",
+            "train.time_budget_s=35"]
+
+
 def test_time_budget_shortens_the_run_and_its_schedule(
     tiny_dataset: Dataset, tiny_config: Overrides, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # A clock that says every epoch took 10 s: 35 s fit 3 of the 6 configured epochs.
-    monkeypatch.setattr(trainer_module.Trainer, "_training_seconds",
-                        lambda self: 10.0 * (self.epoch + 1))
-    overrides = [*tiny_config(*tiny_dataset, epochs=6), "train.val_interval=0",
-                 "train.time_budget_s=35"]
+    overrides = _budget_run(monkeypatch, tiny_config, tiny_dataset)
     result = train("nanodet-plus-m_320", overrides, project=tmp_path, name="budget")
     assert (result.stop_reason, result.epochs_completed, result.steps) == ("completed", 3, 6)
     rows = result.history
@@ -224,20 +230,10 @@ def test_time_budget_run_resumes_exactly(
     tiny_dataset: Dataset, tiny_config: Overrides, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(trainer_module.Trainer, "_training_seconds",
-                        lambda self: 10.0 * (self.epoch + 1))
-    overrides = [*tiny_config(*tiny_dataset, epochs=6), "train.val_interval=0",
-                 "train.time_budget_s=35"]
+    overrides = _budget_run(monkeypatch, tiny_config, tiny_dataset)
     straight = train("nanodet-plus-m_320", overrides, project=tmp_path, name="straight")
     with monkeypatch.context() as patch:
-        original = ModelEMA.update
-
-        def update(self: ModelEMA, model: torch.nn.Module, current: int) -> None:
-            original(self, model, current)
-            if current == 3:  # in the middle of epoch 2, after the count became 3
-                os.kill(os.getpid(), signal.SIGINT)
-
-        patch.setattr(ModelEMA, "update", update)
+        _signal_at_step(patch, 3)  # in the middle of epoch 2, after the count became 3
         first = train("nanodet-plus-m_320", overrides, project=tmp_path, name="cut")
     assert first.stop_reason == "interrupted"
     assert load_checkpoint(first.last_checkpoint)["total_epochs"] == 3

@@ -290,8 +290,7 @@ class Trainer:
         saved_total = checkpoint.get("total_epochs")
         if self.config.train.time_budget_s > 0 and saved_total is not None:
             # the count fitted to the budget so far; a train.epochs override still caps it
-            self.total_epochs = min(int(saved_total), self.config.train.epochs)
-        self.schedule.epochs = max(self.total_epochs, 1)
+            self._set_total_epochs(min(int(saved_total), self.config.train.epochs))
         self.seconds_before_resume = float(checkpoint.get("train_seconds", 0.0))
         logger.info("resuming %s at epoch %d (batch %d), step %d", self.resume_path,
                     self.epoch + 1, self.batch_in_epoch, self.step)
@@ -539,15 +538,19 @@ class Trainer:
         budget = self.config.train.time_budget_s
         if budget <= 0:
             return
-        total = epochs_within_budget(budget, self._training_seconds(), self.epoch + 1,
-                                     self.config.train.epochs)
+        elapsed = self._training_seconds()
+        total = epochs_within_budget(budget, elapsed, self.epoch + 1, self.config.train.epochs)
         total = int(broadcast_object(total, self.dist))  # every rank stops at the same epoch
         if total != self.total_epochs:
             logger.info("time budget %s: %d epochs instead of %d (%s per epoch so far)",
                         _duration(budget), total, self.total_epochs,
-                        _duration(self._training_seconds() / (self.epoch + 1)))
-            self.total_epochs = total
-            self.schedule.epochs = max(total, 1)
+                        _duration(elapsed / (self.epoch + 1)))
+            self._set_total_epochs(total)
+
+    def _set_total_epochs(self, total: int) -> None:
+        """The run's epoch count and the length of its cosine schedule, kept together."""
+        self.total_epochs = total
+        self.schedule.epochs = max(total, 1)
 
     def _patience_exhausted(self) -> bool:
         patience = self.config.train.patience
