@@ -254,3 +254,13 @@ def test_bf16_autocast_training_on_cpu(
     assert all(v.dtype != torch.bfloat16 for v in weights.values())  # fp32 master weights
     assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())
     assert result.history[0]["loss"] > 0
+
+
+def test_negative_time_budget_is_a_config_error(
+    tiny_dataset: Dataset, tiny_config: Overrides, tmp_path: Path,
+) -> None:
+    from nanodet_plus.config.loader import ConfigError
+
+    overrides = [*tiny_config(*tiny_dataset, epochs=1), "train.time_budget_s=-5"]
+    with pytest.raises(ConfigError, match=r"train\.time_budget_s -5\.0 is negative"):
+        train("nanodet-plus-m_320", overrides, project=tmp_path, name="neg")

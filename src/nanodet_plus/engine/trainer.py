@@ -182,6 +182,9 @@ class Trainer:
             raise ConfigError(
                 f"train.nan_policy '{self.config.train.nan_policy}' is not stop or skip"
             )
+        if self.config.train.time_budget_s < 0:
+            raise ConfigError(f"train.time_budget_s {self.config.train.time_budget_s} is "
+                              "negative: give seconds of training, or 0 for no budget")
         if device is not None:
             self.config.train.device = device
         self.weights = weights
