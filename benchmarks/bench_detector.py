@@ -25,7 +25,7 @@ from nanodet_plus.postprocess import postprocess
 from nanodet_plus.runtime.detector import Detector
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
+ASSETS = REPO / "tests" / "assets"
 
 
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -73,10 +73,10 @@ def bench_one(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    weights = SHARED / "reference" / "nanodet-plus-m_320_weights.pth"
+    weights = ASSETS / "reference" / "nanodet-plus-m_320_weights.pth"
     parser.add_argument("--weights", default=str(weights))
     parser.add_argument("--config", default="nanodet-plus-m_320")
-    parser.add_argument("--image", default=str(SHARED / "official-samples/test_img.jpg"))
+    parser.add_argument("--image", default=str(ASSETS / "official-samples/test_img.jpg"))
     parser.add_argument("--sizes", nargs="+", default=["320x320", "416x416"])
     parser.add_argument("--score-thr", type=float, nargs="+", default=[0.35, 0.05])
     parser.add_argument("--threads", type=int, default=1)

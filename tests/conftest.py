@@ -1,4 +1,4 @@
-"""Fixtures shared by every test: paths to the read-only shared data and the reference vectors."""
+"""Fixtures shared by every test: the reference vectors and official samples in ``tests/assets``."""
 
 from __future__ import annotations
 
@@ -8,24 +8,19 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = REPO_ROOT.parent / "shared"
+ASSETS = REPO_ROOT / "tests" / "assets"
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """``../shared`` beside the repository; CI always has it, so its absence is a failure."""
-    assert SHARED.is_dir(), f"shared data folder not found at {SHARED}"
-    return SHARED
+def reference_dir() -> Path:
+    """Golden outputs of the official implementation (``tests/assets/reference/README.md``)."""
+    return ASSETS / "reference"
 
 
 @pytest.fixture(scope="session")
-def reference_dir(shared_dir: Path) -> Path:
-    return shared_dir / "data" / "reference"
-
-
-@pytest.fixture(scope="session")
-def samples_dir(shared_dir: Path) -> Path:
-    return shared_dir / "data" / "official-samples"
+def samples_dir() -> Path:
+    """The official repository's test image and label files."""
+    return ASSETS / "official-samples"
 
 
 @pytest.fixture(scope="session")

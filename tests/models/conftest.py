@@ -18,10 +18,10 @@ def _single_thread():
 
 
 @pytest.fixture(scope="session")
-def reference_listing(shared_dir: Path) -> list[tuple[str, tuple[int, ...]]]:
+def reference_listing(reference_dir: Path) -> list[tuple[str, tuple[int, ...]]]:
     """``(key, shape)`` rows of the official nanodet-plus-m_416 state dict, in order."""
     rows = []
-    for line in (shared_dir / "design" / STATE_DICT_LISTING).read_text().splitlines():
+    for line in (reference_dir / STATE_DICT_LISTING).read_text().splitlines():
         key, shape = line.split()
         dims = shape.strip("[]")
         rows.append((key, tuple(int(d) for d in dims.split(",")) if dims else ()))
