@@ -91,12 +91,14 @@ def test_fine_tune_official_weights_with_another_class_count(
 ) -> None:
     config = _config(tmp_path, _dataset(tmp_path / "data"), model={"num_classes": 2})
     project = tmp_path / "runs"
-    code = main(["train", str(config), "train.epochs=0", "--weights", str(reference_weights),
+    code = main(["train", str(config), "train.epochs=1", "--weights", str(reference_weights),
                  "--project", str(project)])
     assert code == 0
     official = torch.load(reference_weights, weights_only=True)["state_dict"]
     ours = torch.load(project / "exp" / "model_last.pth", weights_only=True)["state_dict"]
-    assert torch.equal(ours["backbone.conv1.0.weight"], official["backbone.conv1.0.weight"])
+    # one epoch of two warmup steps moves the loaded weights by about 1e-3 (their scale is 0.3)
+    torch.testing.assert_close(ours["backbone.conv1.0.weight"],
+                               official["backbone.conv1.0.weight"], atol=1e-2, rtol=0)
     assert ours["head.gfl_cls.0.weight"].shape[0] == 2 + 32  # re-initialised for 2 classes
 
 

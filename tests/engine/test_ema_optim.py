@@ -97,6 +97,9 @@ def test_optimizer_no_norm_and_no_bias_decay() -> None:
     assert optimizer.param_groups[1]["weight_decay"] == 0.0
 
 
-def test_unknown_optimizer_is_an_error() -> None:
-    with pytest.raises(ValueError, match="only AdamW"):
-        build_optimizer(_tiny(), OptimizerConfig(name="SGD"))
+def test_unknown_optimizer_is_an_error_at_config_load() -> None:
+    from nanodet_plus.config import load_config
+    from nanodet_plus.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"train\.optimizer\.name 'SGD' is not one of AdamW"):
+        load_config("nanodet-plus-m_320", ["train.optimizer.name=SGD"])

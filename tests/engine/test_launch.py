@@ -11,7 +11,7 @@ import torch
 
 from nanodet_plus.engine.checkpoint import load_checkpoint
 from nanodet_plus.engine.launch import threads_per_process, train_local_processes
-from nanodet_plus.engine.trainer import TrainingError
+from nanodet_plus.errors import TrainingError
 
 Dataset = tuple[Path, Path]
 Overrides = Callable[..., list[str]]

@@ -32,7 +32,7 @@ def test_shufflenet_sizes_on_64x64(size, last_conv, expected):
 
 
 def test_shufflenet_bad_arguments():
-    with pytest.raises(NotImplementedError, match=r"3.0x"):
+    with pytest.raises(ValueError, match=r"3.0x"):
         ShuffleNetV2("3.0x")
     with pytest.raises(ValueError, match=r"out_stages"):
         ShuffleNetV2("1.0x", (1, 2))

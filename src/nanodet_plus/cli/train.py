@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from nanodet_plus.cli.main import CliError
     from nanodet_plus.engine.checkpoint import CheckpointError
     from nanodet_plus.engine.data import DataError
-    from nanodet_plus.engine.trainer import TrainingError, train
+    from nanodet_plus.engine.trainer import train
+    from nanodet_plus.errors import TrainingError
 
     config, overrides = args.config, list(args.overrides)
     if config is not None and "=" in config and args.resume:

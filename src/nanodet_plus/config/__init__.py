@@ -1,7 +1,6 @@
 """Typed configuration: schema, presets and the YAML loader."""
 
 from nanodet_plus.config.loader import (
-    ConfigError,
     list_presets,
     load_config,
     save_config,
@@ -22,6 +21,7 @@ from nanodet_plus.config.schema import (
     OptimizerConfig,
     TrainConfig,
 )
+from nanodet_plus.errors import ConfigError
 
 __all__ = [
     "AssignerConfig",

@@ -18,13 +18,10 @@ from typing import Any, Union
 import yaml
 
 from nanodet_plus.config.schema import Config, DatasetConfig
-from nanodet_plus.errors import NanoDetError
+from nanodet_plus.config.validation import validate
+from nanodet_plus.errors import ConfigError
 
 PRESET_DIR = Path(__file__).with_name("presets")
-
-
-class ConfigError(NanoDetError, ValueError):
-    """A configuration value or key is invalid; the message names the key path."""
 
 
 def list_presets() -> list[str]:
@@ -222,36 +219,6 @@ def load_config(
     _resolve_dataset_paths(config, base_dir)
     validate(config)
     return config
-
-
-def validate(config: Config) -> None:
-    """Cross-field checks that a dataclass cannot express."""
-    width, height = config.data.input_size
-    if width % 32 or height % 32:
-        raise ConfigError(
-            f"data.input_size {width}x{height} (width x height): both must be multiples of 32"
-        )
-    if config.model.num_classes < 1:
-        raise ConfigError("model.num_classes must be at least 1")
-    names = config.class_names
-    if names is not None and len(names) != config.model.num_classes:
-        raise ConfigError(
-            f"class_names has {len(names)} names but model.num_classes is "
-            f"{config.model.num_classes}"
-        )
-    if config.model.backbone.model_size not in ("0.5x", "1.0x", "1.5x", "2.0x"):
-        raise ConfigError(
-            f"model.backbone.model_size '{config.model.backbone.model_size}' is not one of "
-            "0.5x, 1.0x, 1.5x, 2.0x"
-        )
-    for split_name in ("train", "val"):
-        split = getattr(config.data, split_name)
-        if split is not None and split.format not in ("coco", "voc", "yolo"):
-            raise ConfigError(
-                f"data.{split_name}.format '{split.format}' is not one of coco, voc, yolo"
-            )
-    if config.train.precision not in ("fp32", "bf16", "fp16"):
-        raise ConfigError(f"train.precision '{config.train.precision}' is not fp32, bf16 or fp16")
 
 
 def save_config(config: Config, path: str | Path) -> None:

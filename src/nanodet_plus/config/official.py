@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from nanodet_plus.config.loader import ConfigError
+from nanodet_plus.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from typing import Any
 import torch
 import torch.multiprocessing as mp
 
-from nanodet_plus.engine.trainer import TrainingError, TrainResult, train
-from nanodet_plus.errors import NanoDetError
+from nanodet_plus.engine.trainer import TrainResult, train
+from nanodet_plus.errors import NanoDetError, TrainingError
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,6 @@ def build_optimizer(model: nn.Module, config: OptimizerConfig) -> torch.optim.Op
     ``no_norm_decay`` removes decay from norm-layer weights and biases, ``no_bias_decay`` from
     every bias. The official recipe uses neither.
     """
-    if config.name != "AdamW":
-        raise ValueError(f"train.optimizer.name '{config.name}' is not supported (only AdamW)")
     no_decay: set[int] = set()
     for module in model.modules():
         if config.no_norm_decay and isinstance(module, NORM_TYPES):

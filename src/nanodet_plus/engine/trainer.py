@@ -9,6 +9,7 @@ rank 0, atomically.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import random
@@ -23,8 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from nanodet_plus.config.loader import ConfigError, load_config, save_config, to_dict
+from nanodet_plus.config.loader import load_config, save_config, to_dict
 from nanodet_plus.config.schema import Config
+from nanodet_plus.config.validation import validate
 from nanodet_plus.engine.checkpoint import (
     atomic_copy,
     load_checkpoint,
@@ -48,17 +50,13 @@ from nanodet_plus.engine.logger import (
     write_metrics_csv,
 )
 from nanodet_plus.engine.optim import LRSchedule, build_optimizer
-from nanodet_plus.errors import NanoDetError
+from nanodet_plus.errors import TrainingError
 from nanodet_plus.utils.paths import increment_path
 
 logger = logging.getLogger(__name__)
 
 NO_POSITIVE_WARN_STEPS = 20
 TB_LOG_EVERY = 10
-
-
-class TrainingError(NanoDetError, RuntimeError):
-    """Training cannot go on (bad data, non-finite loss); the message says why and where."""
 
 
 @dataclass
@@ -177,16 +175,9 @@ class Trainer:
             if weights is not None:
                 logger.warning("--weights %s ignored: resuming restores the checkpoint's own "
                                "weights", weights)
-        self.config = load_config(config, overrides)
-        if self.config.train.nan_policy not in ("stop", "skip"):
-            raise ConfigError(
-                f"train.nan_policy '{self.config.train.nan_policy}' is not stop or skip"
-            )
-        if self.config.train.time_budget_s < 0:
-            raise ConfigError(f"train.time_budget_s {self.config.train.time_budget_s} is "
-                              "negative: give seconds of training, or 0 for no budget")
         if device is not None:
-            self.config.train.device = device
+            overrides = [*(overrides or []), f"train.device={device}"]
+        self.config = load_config(config, overrides)
         self.weights = weights
         self.project = project
         self.name = name
@@ -254,16 +245,8 @@ class Trainer:
     def _setup_data(self) -> None:
         from nanodet_plus.engine.data import TrainData
 
-        cfg = self.config
-        self.data = TrainData.build(cfg, self.dist, check=self.check_data)
-        if cfg.class_names is None or list(cfg.class_names) != list(self.data.class_names):
-            if cfg.class_names is None:
-                logger.info("class names from the dataset: %s", ", ".join(self.data.class_names))
-            cfg.class_names = list(self.data.class_names)
-        if cfg.model.num_classes != len(cfg.class_names):
-            logger.info("model.num_classes %d -> %d to match the dataset's classes",
-                        cfg.model.num_classes, len(cfg.class_names))
-            cfg.model.num_classes = len(cfg.class_names)
+        self.data = TrainData.build(self.config, self.dist, check=self.check_data)
+        self.config = config_with_classes(self.config, self.data.class_names)
 
     def _setup_run_dir(self) -> None:
         cfg = self.config
@@ -633,6 +616,24 @@ class Trainer:
                         stop_reason.replace("_", " "), self.epoch, self.step, metric,
                         best_weights, self.run_dir)
         return result
+
+
+def config_with_classes(config: Config, class_names: list[str]) -> Config:
+    """``config`` with the dataset's class names and count: a new, validated config (the
+    given one is left as it is), or ``config`` itself when it already matches."""
+    names = list(class_names)
+    if config.class_names is not None and list(config.class_names) == names \
+            and config.model.num_classes == len(names):
+        return config
+    if config.class_names is None:
+        logger.info("class names from the dataset: %s", ", ".join(names))
+    if config.model.num_classes != len(names):
+        logger.info("model.num_classes %d -> %d to match the dataset's classes",
+                    config.model.num_classes, len(names))
+    model = dataclasses.replace(config.model, num_classes=len(names))
+    resolved = dataclasses.replace(config, model=model, class_names=names)
+    validate(resolved)
+    return resolved
 
 
 def epochs_within_budget(budget_s: float, elapsed_s: float, epochs_done: int,

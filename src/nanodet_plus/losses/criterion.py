@@ -6,14 +6,8 @@ from collections.abc import Sequence
 
 import torch
 
-from nanodet_plus.assigners import (
-    Assigner,
-    AssignTargets,
-    ATSSAssigner,
-    DynamicSoftLabelAssigner,
-    build_targets,
-)
-from nanodet_plus.config.loader import ConfigError
+from nanodet_plus.assigners import AssignTargets, build_targets
+from nanodet_plus.assigners.factory import build_assigner
 from nanodet_plus.config.schema import ModelConfig
 from nanodet_plus.losses.distribution_focal import distribution_focal_loss
 from nanodet_plus.losses.giou import giou_loss
@@ -36,21 +30,7 @@ class NanoDetPlusCriterion:
         self.num_classes = model_config.num_classes
         self.strides = tuple(model_config.head.strides)
         self.reg_max = model_config.head.reg_max
-        assigner = model_config.assigner
-        self.assigner: Assigner
-        if assigner.name == "DynamicSoftLabelAssigner":
-            self.assigner = DynamicSoftLabelAssigner(
-                topk=assigner.topk,
-                iou_factor=assigner.iou_factor,
-                distance_cost=assigner.distance_cost,
-                distance_alpha=assigner.distance_alpha,
-                distance_beta=assigner.distance_beta,
-            )
-        elif assigner.name == "ATSSAssigner":
-            self.assigner = ATSSAssigner(assigner.atss_topk, assigner.atss_anchor_scale)
-        else:
-            raise ConfigError(f"model.assigner.name '{assigner.name}' is not "
-                              "DynamicSoftLabelAssigner or ATSSAssigner")
+        self.assigner = build_assigner(model_config.assigner)
         loss = model_config.loss
         self.qfl_weight = loss.qfl_weight
         self.qfl_beta = loss.qfl_beta

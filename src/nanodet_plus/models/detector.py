@@ -26,16 +26,12 @@ def is_training_only_key(key: str) -> bool:
 def build_backbone(config: ModelConfig) -> ShuffleNetV2:
     """The ShuffleNetV2 named by ``config.backbone``."""
     cfg = config.backbone
-    if cfg.name != "ShuffleNetV2":
-        raise ValueError(f"unsupported backbone '{cfg.name}' (supported: ShuffleNetV2)")
     return ShuffleNetV2(cfg.model_size, cfg.out_stages, cfg.with_last_conv, cfg.activation)
 
 
 def build_neck(config: ModelConfig) -> GhostPAN:
     """The Ghost-PAN named by ``config.neck``."""
     cfg = config.neck
-    if cfg.name != "GhostPAN":
-        raise ValueError(f"unsupported neck '{cfg.name}' (supported: GhostPAN)")
     return GhostPAN(
         cfg.in_channels, cfg.out_channels, use_depthwise=cfg.use_depthwise,
         kernel_size=cfg.kernel_size, expand=cfg.expand, num_blocks=cfg.num_blocks,
@@ -56,15 +52,7 @@ class NanoDetPlus(nn.Module):
         self.config = config
         head_cfg = config.head
         self.backbone = build_backbone(config)
-        if tuple(config.neck.in_channels) != tuple(self.backbone.out_channels):
-            raise ValueError(
-                f"neck.in_channels {list(config.neck.in_channels)} do not match the backbone "
-                f"outputs {list(self.backbone.out_channels)} (model_size "
-                f"{config.backbone.model_size})"
-            )
         self.fpn = build_neck(config)
-        if head_cfg.name != "NanoDetPlusHead":
-            raise ValueError(f"unsupported head '{head_cfg.name}' (supported: NanoDetPlusHead)")
         self.head = NanoDetPlusHead(
             config.num_classes, head_cfg.input_channel, head_cfg.feat_channels,
             head_cfg.stacked_convs, head_cfg.kernel_size, head_cfg.strides,
@@ -75,10 +63,6 @@ class NanoDetPlus(nn.Module):
         self.aux_head: SimpleConvHead | None = None
         aux_cfg = config.aux_head
         if aux_cfg is not None:
-            if aux_cfg.name != "SimpleConvHead":
-                raise ValueError(
-                    f"unsupported aux head '{aux_cfg.name}' (supported: SimpleConvHead)"
-                )
             self.aux_fpn = copy.deepcopy(self.fpn)
             self.aux_head = SimpleConvHead(
                 config.num_classes, aux_cfg.input_channel, aux_cfg.feat_channels,

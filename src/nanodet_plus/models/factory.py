@@ -10,6 +10,7 @@ from typing import Any
 
 from nanodet_plus.config.loader import load_config
 from nanodet_plus.config.schema import Config, ModelConfig
+from nanodet_plus.config.validation import validate_model
 from nanodet_plus.models.detector import NanoDetPlus
 
 logger = logging.getLogger(__name__)
@@ -24,9 +25,8 @@ def resolve_model_config(
     else:
         model_config = copy.deepcopy(load_config(source).model)
     if num_classes is not None:
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be at least 1, got {num_classes}")
-        model_config = dataclasses.replace(model_config, num_classes=int(num_classes))
+        model_config = dataclasses.replace(model_config, num_classes=num_classes)
+    validate_model(model_config)
     return model_config
 
 

@@ -5,15 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from nanodet_plus.config.schema import SHUFFLENET_WIDTHS
 from nanodet_plus.layers.activation import build_activation
 from nanodet_plus.layers.conv import DepthwiseConv2d
 
-STAGE_WIDTHS = {
-    "0.5x": (24, 48, 96, 192, 1024),
-    "1.0x": (24, 116, 232, 464, 1024),
-    "1.5x": (24, 176, 352, 704, 1024),
-    "2.0x": (24, 244, 488, 976, 2048),
-}
 STAGE_REPEATS = (4, 8, 4)
 
 
@@ -89,16 +84,15 @@ class ShuffleNetV2(nn.Module):
         activation: str = "ReLU",
     ) -> None:
         super().__init__()
-        if model_size not in STAGE_WIDTHS:
-            raise NotImplementedError(
-                f"ShuffleNetV2 model_size '{model_size}' is not one of {', '.join(STAGE_WIDTHS)}"
-            )
+        if model_size not in SHUFFLENET_WIDTHS:
+            known = ", ".join(SHUFFLENET_WIDTHS)
+            raise ValueError(f"ShuffleNetV2 model_size '{model_size}' is not one of {known}")
         if not out_stages or not set(out_stages) <= {2, 3, 4}:
             raise ValueError(f"ShuffleNetV2 out_stages must be a subset of (2, 3, 4): {out_stages}")
         self.model_size = model_size
         self.out_stages = tuple(out_stages)
         self.with_last_conv = with_last_conv
-        widths = STAGE_WIDTHS[model_size]
+        widths = SHUFFLENET_WIDTHS[model_size]
         self.conv1 = nn.Sequential(
             nn.Conv2d(3, widths[0], 3, 2, 1, bias=False),
             nn.BatchNorm2d(widths[0]),
