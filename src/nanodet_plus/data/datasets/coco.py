@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -60,21 +61,37 @@ def load_coco(
     """Read a COCO json (``ann_path``) whose ``file_name`` entries are relative to ``img_path``."""
     report = report if report is not None else LoadReport()
     ann_path = Path(ann_path)
-    img_root = Path(img_path)
     data = _read_json(ann_path)
-
-    categories = sorted(
-        (_int_field(c, "id", ann_path, f"categories[{i}]"), str(c.get("name", c.get("id"))))
-        for i, c in enumerate(data["categories"])
-    )
-    category_ids = [cid for cid, _ in categories]
-    names = [name for _, name in categories]
+    category_ids, names = _read_categories(data["categories"], ann_path)
     check_class_names(names, class_names, report, ann_path)
     label_of = {cid: label for label, cid in enumerate(category_ids)}
+    images = _read_images(data["images"], ann_path, report)
+    boxes = _read_boxes(data.get("annotations", []), images, label_of, ann_path, report)
+    records = _make_records(images, boxes, str(Path(img_path)))
+    return RecordSet(records, list(class_names or names), category_ids, str(ann_path), report)
 
-    entries: list[dict] = []
-    slot_of: dict[int, int] = {}
-    for i, image in enumerate(data["images"]):
+
+def _read_categories(categories: list, ann_path: Path) -> tuple[list[int], list[str]]:
+    """Category ids in ascending order (label ``k`` is the ``k``-th) and their names."""
+    pairs = sorted(
+        (_int_field(c, "id", ann_path, f"categories[{i}]"), str(c.get("name", c.get("id"))))
+        for i, c in enumerate(categories)
+    )
+    return [cid for cid, _ in pairs], [name for _, name in pairs]
+
+
+@dataclass
+class _Images:
+    """The valid ``images`` entries in file order, and each image id's position among them."""
+
+    entries: list[dict] = field(default_factory=list)
+    slot_of: dict[int, int] = field(default_factory=dict)
+
+
+def _read_images(images: list, ann_path: Path, report: LoadReport) -> _Images:
+    """Validate the ``images`` entries; a repeated id is reported and its repeat skipped."""
+    result = _Images()
+    for i, image in enumerate(images):
         where = f"images[{i}]"
         image_id = _int_field(image, "id", ann_path, where)
         width = _int_field(image, "width", ann_path, where)
@@ -83,64 +100,91 @@ def load_coco(
             raise DatasetError(f"{ann_path}:{where}: image size {width}x{height} is not positive")
         if not isinstance(image.get("file_name"), str):
             raise DatasetError(f"{ann_path}:{where}: missing 'file_name'")
-        if image_id in slot_of:
+        if image_id in result.slot_of:
             report.error("duplicate-id", ann_path, f"image id {image_id} appears twice", where)
             continue
-        slot_of[image_id] = len(entries)
-        entries.append(image)
+        result.slot_of[image_id] = len(result.entries)
+        result.entries.append(image)
+    return result
 
-    ann_slots, ann_index, ann_labels, ann_boxes = [], [], [], []
-    crowd_keys = ("iscrowd", "ignore")
-    for i, ann in enumerate(data.get("annotations", [])):
-        slot = slot_of.get(ann.get("image_id"))
-        if slot is None:
-            report.error("unknown-image", ann_path,
-                         f"image_id {ann.get('image_id')!r} is not in 'images'",
-                         f"annotations[{i}]")
-            continue
-        bbox = ann.get("bbox")
-        if type(bbox) is not list or len(bbox) != 4 or not all(
-            type(v) in (int, float) for v in bbox
-        ):
-            report.error("bad-box", ann_path, f"'bbox' must be 4 numbers, got {bbox!r}",
-                         f"annotations[{i}]")
-            continue
-        if ann.get(crowd_keys[0]) or ann.get(crowd_keys[1]):
-            label = -1  # ignore box
-        else:
-            label = label_of.get(ann.get("category_id"), -2)
-            if label == -2:
-                report.error("unknown-class", ann_path,
-                             f"category_id {ann.get('category_id')!r} is not among the "
-                             "categories", f"annotations[{i}]")
-                continue
-        ann_slots.append(slot)
-        ann_index.append(i)
-        ann_labels.append(label)
-        ann_boxes.append(bbox)
 
-    slots = np.asarray(ann_slots, np.int64)
-    labels = np.asarray(ann_labels, np.int64)
-    boxes = np.asarray(ann_boxes, np.float64).reshape(-1, 4)
-    boxes[:, 2:] += boxes[:, :2]  # xywh -> xyxy
-    widths = np.array([e["width"] for e in entries], np.float64)
-    heights = np.array([e["height"] for e in entries], np.float64)
-    keep = clean_boxes(boxes, widths[slots], heights[slots], report, str(ann_path),
-                       lambda row: f"annotations[{ann_index[row]}]")
-    slots, labels, boxes = slots[keep], labels[keep], boxes[keep].astype(np.float32)
-    order = np.argsort(slots, kind="stable")
-    slots, labels, boxes = slots[order], labels[order], boxes[order]
-    starts = np.searchsorted(slots, np.arange(len(entries) + 1))
+@dataclass
+class _Boxes:
+    """Kept annotations grouped by image: image ``slot``'s rows are ``starts[slot]:starts[slot+1]``.
 
-    root_text = str(img_root)
+    ``labels`` is -1 for an ignore (crowd) box; ``boxes`` are float32 xyxy pixels.
+    """
+
+    labels: np.ndarray
+    boxes: np.ndarray
+    starts: np.ndarray
+
+
+def _read_boxes(
+    annotations: list, images: _Images, label_of: dict[int, int], ann_path: Path,
+    report: LoadReport,
+) -> _Boxes:
+    """Validate the annotations, clip their boxes to the image and group them by image."""
+    slots, index, labels, xywh = [], [], [], []
+    for i, ann in enumerate(annotations):
+        slot = images.slot_of.get(ann.get("image_id"))
+        label = _annotation_label(ann, slot, label_of, ann_path, f"annotations[{i}]", report)
+        if label is not None:
+            slots.append(slot)
+            index.append(i)
+            labels.append(label)
+            xywh.append(ann["bbox"])
+    slot_array = np.asarray(slots, np.int64)
+    label_array = np.asarray(labels, np.int64)
+    boxes = np.asarray(xywh, np.float64).reshape(-1, 4)
+    boxes[:, 2:] += boxes[:, :2]
+    widths = np.array([e["width"] for e in images.entries], np.float64)
+    heights = np.array([e["height"] for e in images.entries], np.float64)
+    keep = clean_boxes(boxes, widths[slot_array], heights[slot_array], report, str(ann_path),
+                       lambda row: f"annotations[{index[row]}]")
+    slot_array, label_array = slot_array[keep], label_array[keep]
+    boxes = boxes[keep].astype(np.float32)
+    order = np.argsort(slot_array, kind="stable")
+    starts = np.searchsorted(slot_array[order], np.arange(len(images.entries) + 1))
+    return _Boxes(label_array[order], boxes[order], starts)
+
+
+def _annotation_label(
+    ann: dict, slot: int | None, label_of: dict[int, int], ann_path: Path, where: str,
+    report: LoadReport,
+) -> int | None:
+    """The annotation's label (-1 for an ignore box), or None when it is reported unusable."""
+    if slot is None:
+        report.error("unknown-image", ann_path,
+                     f"image_id {ann.get('image_id')!r} is not in 'images'", where)
+        return None
+    bbox = ann.get("bbox")
+    if type(bbox) is not list or len(bbox) != 4 or not all(
+        type(v) in (int, float) for v in bbox
+    ):
+        report.error("bad-box", ann_path, f"'bbox' must be 4 numbers, got {bbox!r}", where)
+        return None
+    if ann.get("iscrowd") or ann.get("ignore"):
+        return -1
+    label = label_of.get(ann.get("category_id"))
+    if label is None:
+        report.error("unknown-class", ann_path,
+                     f"category_id {ann.get('category_id')!r} is not among the categories",
+                     where)
+    return label
+
+
+def _make_records(images: _Images, boxes: _Boxes, img_root: str) -> list[ImageRecord]:
+    """One record per image, ordered by image id; an image without annotations is a negative."""
+    entries = images.entries
     records = []
     for slot in sorted(range(len(entries)), key=lambda k: entries[k]["id"]):
         entry = entries[slot]
-        part = slice(starts[slot], starts[slot + 1])
-        part_labels, part_boxes = labels[part], boxes[part]
+        part = slice(boxes.starts[slot], boxes.starts[slot + 1])
+        part_labels, part_boxes = boxes.labels[part], boxes.boxes[part]
         normal = part_labels >= 0
         records.append(ImageRecord(
-            path=os.path.join(root_text, entry["file_name"]),
+            path=os.path.join(img_root, entry["file_name"]),
             width=int(entry["width"]),
             height=int(entry["height"]),
             boxes=np.ascontiguousarray(part_boxes[normal]),
@@ -149,4 +193,4 @@ def load_coco(
             image_id=int(entry["id"]),
             file_name=entry["file_name"],
         ))
-    return RecordSet(records, list(class_names or names), category_ids, str(ann_path), report)
+    return records
