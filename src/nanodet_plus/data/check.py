@@ -19,6 +19,7 @@ from nanodet_plus.data.datasets import (
     DatasetError,
     Issue,
     LoadReport,
+    RecordSet,
     load_image,
     load_record_set,
     read_image_size,
@@ -128,30 +129,52 @@ def _check_duplicates(records, report: LoadReport, source: str) -> None:
             )
 
 
-def check_split(
-    name: str,
-    dataset_config: DatasetConfig,
-    class_names: Sequence[str] | None,
-    check_images: bool = True,
-    decode: bool = False,
-) -> tuple[SplitStats, list[Issue]]:
-    """Read one split in collecting mode and gather its statistics and issues."""
-    report = LoadReport(strict=False)
-    source = dataset_config.ann_path or dataset_config.img_path
-    stats = SplitStats(name, dataset_config.format, source)
+@dataclass
+class LoadedSplit:
+    """One split's annotations read in collecting mode, shared by the check and the dataset.
+
+    ``record_set`` is None when the annotations could not be read at all; ``report`` holds
+    every problem the reader met.
+    """
+
+    name: str
+    dataset_config: DatasetConfig
+    record_set: RecordSet | None
+    report: LoadReport
+
+    @property
+    def source(self) -> str:
+        return self.dataset_config.ann_path or self.dataset_config.img_path
+
+
+def read_split(
+    name: str, dataset_config: DatasetConfig, class_names: Sequence[str] | None
+) -> LoadedSplit:
+    """Read one split, collecting every problem (an unreadable file too) instead of raising."""
+    split = LoadedSplit(name, dataset_config, None, LoadReport(strict=False))
     try:
-        record_set = load_record_set(dataset_config, class_names, report)
+        split.record_set = load_record_set(dataset_config, class_names, split.report)
     except DatasetError as exc:
-        report_exception(report, source, exc)
+        report_exception(split.report, split.source, exc)
+    return split
+
+
+def check_split(
+    split: LoadedSplit, check_images: bool = True, decode: bool = False
+) -> tuple[SplitStats, list[Issue]]:
+    """Statistics of a split already read, and its reading problems followed by the check's."""
+    stats = SplitStats(split.name, split.dataset_config.format, split.source)
+    if split.record_set is None:
         stats.loaded = False
-        return stats, report.issues
-    records = record_set.records
-    names = record_set.class_names
+        return stats, list(split.report.issues)
+    findings = LoadReport(strict=False)
+    records = split.record_set.records
+    names = split.record_set.class_names
     if not records:
-        report.error("empty", source, "the split has no images")
-    _check_duplicates(records, report, source)
+        findings.error("empty", split.source, "the split has no images")
+    _check_duplicates(records, findings, split.source)
     if check_images:
-        _check_images(records, report, decode)
+        _check_images(records, findings, decode)
     counts = np.zeros(len(names), np.int64)
     for record in records:
         counts += np.bincount(record.labels, minlength=len(names))[: len(names)]
@@ -159,23 +182,16 @@ def check_split(
     stats.images = len(records)
     stats.negatives = sum(1 for r in records if len(r.boxes) == 0)
     stats.boxes_per_class = {n: int(c) for n, c in zip(names, counts)}
-    return stats, report.issues
+    return stats, split.report.issues + findings.issues
 
 
-def check_data(
-    config: Config,
-    splits: Sequence[str] = ("train", "val"),
-    check_images: bool = True,
-    decode: bool = False,
+def check_splits(
+    splits: Sequence[LoadedSplit], check_images: bool = True, decode: bool = False
 ) -> DataCheckReport:
-    """Check the configured splits; the trainer calls this at start and stops on errors."""
+    """Check splits already read (the trainer's start-up check reuses the records it trains on)."""
     result = DataCheckReport()
-    for name in splits:
-        dataset_config = getattr(config.data, name)
-        if dataset_config is None:
-            continue
-        stats, issues = check_split(name, dataset_config, config.class_names, check_images,
-                                    decode)
+    for split in splits:
+        stats, issues = check_split(split, check_images, decode)
         result.splits.append(stats)
         result.issues.extend(issues)
     if not result.splits:
@@ -185,3 +201,15 @@ def check_data(
         if issue.level == "warning":
             logger.debug("%s", issue)
     return result
+
+
+def check_data(
+    config: Config,
+    splits: Sequence[str] = ("train", "val"),
+    check_images: bool = True,
+    decode: bool = False,
+) -> DataCheckReport:
+    """Read and check the configured splits (``nanodet data check``)."""
+    loaded = [read_split(name, getattr(config.data, name), config.class_names)
+              for name in splits if getattr(config.data, name) is not None]
+    return check_splits(loaded, check_images, decode)

@@ -3,8 +3,8 @@
 Each sample's randomness comes from a generator seeded by ``(seed, epoch, index)``
 (:func:`sample_rng`), so worker count, rank count and resuming do not change a batch. The
 epoch is set with :meth:`DetectionDataset.set_epoch`, or travels with the index when the
-sampler yields ``(epoch, index)`` pairs (what :func:`build_dataloader` does), which also works
-with persistent workers.
+sampler yields ``(epoch, index)`` pairs (the training loader's :class:`EpochSampler` does), which
+also works with persistent workers.
 """
 
 from __future__ import annotations

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import logging
-import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from nanodet_plus.config.schema import Config
+from nanodet_plus.data.check import LoadedSplit, check_splits, read_split
+from nanodet_plus.data.datasets import RecordSet
+from nanodet_plus.data.loader import EpochBatches, build_train_loader, epoch_batches
 from nanodet_plus.engine.distributed import DistContext
-from nanodet_plus.engine.sampler import EpochSampler
 from nanodet_plus.errors import NanoDetError
 from nanodet_plus.structures import ImageRecord
 
@@ -37,7 +37,6 @@ class TrainData:
     val_records: list[ImageRecord]
     val_category_ids: list[int] | None
     loader: DataLoader
-    sampler: EpochSampler
 
     @property
     def has_val(self) -> bool:
@@ -45,42 +44,42 @@ class TrainData:
 
     @classmethod
     def build(cls, config: Config, dist: DistContext, check: bool = True) -> TrainData:
-        """Read both splits (every problem collected, errors stop training) and the loader."""
+        """Read each split once, check it (errors stop every rank) and batch the training set.
+
+        The start-up check works on the records read here, which the dataset then uses.
+        """
         if config.data.train is None:
             raise DataError("config has no data.train section: nothing to train on")
+        splits = _read_splits(config)
         if check:
-            _check_at_start(config, dist)
-        train_set = _read_split(config, "train", config.class_names, check)
+            _check_at_start(splits, dist)
+        train_set, *val_sets = [_usable_records(split, check) for split in splits]
         class_names = list(config.class_names or train_set.class_names)
         val_records: list[ImageRecord] = []
         val_ids = None
-        if config.data.val is not None:
-            val_set = _read_split(config, "val", class_names, check)
-            val_records, val_ids = list(val_set.records), list(val_set.category_ids)
-        from nanodet_plus.data.collate import collate_detection
+        if val_sets:
+            val_records, val_ids = list(val_sets[0].records), list(val_sets[0].category_ids)
         from nanodet_plus.data.dataset import DetectionDataset
 
         records = list(train_set.records)
         dataset = DetectionDataset(records, config.data, train=True, seed=config.train.seed)
-        batch_size = config.train.batch_size
-        sampler = EpochSampler(len(records), dist.rank, dist.world_size, config.train.seed)
-        drop_last = sampler.per_rank >= batch_size
-        if not drop_last:
-            logger.warning("only %d training images per process for batch size %d: using one "
-                           "smaller batch per epoch", sampler.per_rank, batch_size)
-        workers = config.data.workers
-        loader = DataLoader(
-            dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-            collate_fn=collate_detection, drop_last=drop_last,
-            pin_memory=dist.device.type == "cuda", persistent_workers=workers > 0,
-            worker_init_fn=_worker_init if workers > 0 else None,
+        loader = build_train_loader(
+            dataset, config.train.batch_size, seed=config.train.seed, rank=dist.rank,
+            world_size=dist.world_size, workers=config.data.workers,
+            pin_memory=dist.device.type == "cuda",
         )
-        return cls(config, class_names, records, val_records, val_ids, loader, sampler)
+        return cls(config, class_names, records, val_records, val_ids, loader)
 
-    def train_loader(self, epoch: int, skip_batches: int = 0) -> Iterator[tuple[Any, Any, Any]]:
-        """Batches ``(images, gt_boxes, gt_labels)`` of ``epoch``, leaving out the first ones."""
-        self.sampler.set_epoch(epoch, skip_batches * self.config.train.batch_size)
-        return _Batches(self.loader)
+    def batches(self, epoch: int, skip_batches: int = 0) -> EpochBatches:
+        """Every field the collate made, per batch of ``epoch``, the first ones left out."""
+        return epoch_batches(self.loader, epoch, skip_batches)
+
+    def train_loader(self, epoch: int, skip_batches: int = 0) -> _LossInputs:
+        """:meth:`batches` as the ``(images, gt_boxes, gt_labels)`` the trainer loop unpacks.
+
+        Only until the trainer iterates :meth:`batches`; then delete this and ``_LossInputs``.
+        """
+        return _LossInputs(self.batches(epoch, skip_batches))
 
     def evaluate(self, model: nn.Module, config: Config, device: torch.device) -> dict[str, float]:
         """COCO metrics of ``model`` (the EMA weights) on the validation split."""
@@ -92,43 +91,37 @@ class TrainData:
                 if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-class _Batches:
-    """A loader view that yields tensors ready for ``training_losses`` and knows its length."""
+class _LossInputs:
+    """The three loss inputs of each batch of an :class:`EpochBatches`, with its length."""
 
-    def __init__(self, loader: DataLoader) -> None:
-        self.loader = loader
+    def __init__(self, batches: EpochBatches) -> None:
+        self.batches = batches
 
     def __len__(self) -> int:
-        return len(self.loader)
+        return len(self.batches)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]]:
-        for batch in self.loader:
-            boxes = [torch.as_tensor(b, dtype=torch.float32).reshape(-1, 4)
-                     for b in batch["gt_bboxes"]]
-            labels = [torch.as_tensor(label, dtype=torch.int64).reshape(-1)
-                      for label in batch["gt_labels"]]
-            yield batch["img"], boxes, labels
+        for batch in self.batches:
+            yield batch["img"], batch["gt_bboxes"], batch["gt_labels"]
 
 
-def _worker_init(worker_id: int) -> None:
-    torch.set_num_threads(1)
-    # Ctrl-C and `kill -TERM -PGID` reach the whole process group. A loader worker that dies of
-    # them makes the main process raise from inside the step, before it can write its
-    # resumable checkpoint; the main process alone decides when to stop, and shuts the
-    # workers down itself.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+def _read_splits(config: Config) -> list[LoadedSplit]:
+    """Train, then val (if configured) read against the train split's class names."""
+    train = read_split("train", config.data.train, config.class_names)
+    splits = [train]
+    if config.data.val is not None:
+        train_names = train.record_set.class_names if train.record_set is not None else None
+        splits.append(read_split("val", config.data.val, config.class_names or train_names))
+    return splits
 
 
-def _check_at_start(config: Config, dist: DistContext) -> None:
-    """Rank 0 runs ``data check`` (annotations and image headers); errors stop every rank."""
+def _check_at_start(splits: list[LoadedSplit], dist: DistContext) -> None:
+    """Rank 0 checks the splits read (annotations and image headers); errors stop every rank."""
     from nanodet_plus.engine.distributed import broadcast_object
 
     problem = None
     if dist.is_main:
-        from nanodet_plus.data.check import check_data
-
-        report = check_data(config)
+        report = check_splits(splits)
         if report.ok:
             for line in report.format(max_issues=3).splitlines():
                 logger.info("data check: %s", line)
@@ -139,24 +132,21 @@ def _check_at_start(config: Config, dist: DistContext) -> None:
         raise DataError(str(problem))
 
 
-def _read_split(config: Config, split: str, class_names: list[str] | None, check: bool) -> Any:
-    from nanodet_plus.data.datasets import LoadReport, load_record_set
-
-    dataset_config = getattr(config.data, split)
-    report = LoadReport(strict=False)
-    record_set = load_record_set(dataset_config, class_names, report)
+def _usable_records(split: LoadedSplit, check: bool) -> RecordSet:
+    """The split's records; :class:`DataError` listing the reading errors, or if it is empty."""
+    report, dataset_config = split.report, split.dataset_config
     if report.errors:
         listed = "\n  ".join(str(issue) for issue in report.errors[:MAX_LISTED_ISSUES])
         more = len(report.errors) - MAX_LISTED_ISSUES
         extra = f"\n  ... and {more} more" if more > 0 else ""
         raise DataError(
-            f"data.{split} ({dataset_config.ann_path or dataset_config.img_path}): "
+            f"data.{split.name} ({split.source}): "
             f"{len(report.errors)} error(s); fix them or run 'nanodet data check':\n  "
             f"{listed}{extra}"
         )
     if not check and report.warnings:
-        logger.warning("data.%s: %d warning(s), e.g. %s", split, len(report.warnings),
+        logger.warning("data.%s: %d warning(s), e.g. %s", split.name, len(report.warnings),
                        report.warnings[0])
-    if not record_set.records:
-        raise DataError(f"data.{split}: no images found in {dataset_config.img_path}")
-    return record_set
+    if split.record_set is None or not split.record_set.records:
+        raise DataError(f"data.{split.name}: no images found in {dataset_config.img_path}")
+    return split.record_set
