@@ -14,8 +14,9 @@ from nanodet_plus.config.loader import load_config
 from nanodet_plus.data import datasets
 from nanodet_plus.data.collate import collate_detection
 from nanodet_plus.data.demo import generate_demo_dataset
-from nanodet_plus.engine.data import DataError, TrainData
+from nanodet_plus.engine.data import TrainData
 from nanodet_plus.engine.distributed import DistContext
+from nanodet_plus.errors import DataError
 
 ONE_CPU_PROCESS = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
 Overrides = Callable[..., list[str]]

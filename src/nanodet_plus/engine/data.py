@@ -15,16 +15,12 @@ from nanodet_plus.data.check import LoadedSplit, check_splits, read_split
 from nanodet_plus.data.datasets import RecordSet
 from nanodet_plus.data.loader import EpochBatches, build_train_loader, epoch_batches
 from nanodet_plus.engine.distributed import DistContext
-from nanodet_plus.errors import NanoDetError
+from nanodet_plus.errors import DataError
 from nanodet_plus.structures import ImageRecord
 
 logger = logging.getLogger(__name__)
 
 MAX_LISTED_ISSUES = 10
-
-
-class DataError(NanoDetError, ValueError):
-    """The dataset cannot be trained on; the message lists the problems found."""
 
 
 @dataclass
