@@ -7,8 +7,6 @@ import pytest
 from metric_cases import gt_as_dets, make_dets, make_record, random_case
 
 from nanodet_plus.metrics.detection_metrics import (
-    box_ioa,
-    box_iou,
     confusion_matrix,
     match_by_iou,
     match_by_score,
@@ -16,14 +14,6 @@ from nanodet_plus.metrics.detection_metrics import (
 )
 from nanodet_plus.metrics.report import prf_table
 from nanodet_plus.structures import Detections
-
-
-def test_box_iou_and_ioa_values():
-    a = np.array([[0, 0, 10, 10]], np.float32)
-    b = np.array([[5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 20, 20]], np.float32)
-    np.testing.assert_allclose(box_iou(a, b), [[50 / 150, 0.0, 100 / 400]])
-    np.testing.assert_allclose(box_ioa(a, b), [[0.5, 0.0, 1.0]])
-    assert box_iou(np.zeros((0, 4)), b).shape == (0, 3)
 
 
 def test_score_order_greedy_match_gives_gt_to_the_higher_score():

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 import torch
 
 from nanodet_plus.assigners.base import (
+    UNION_EPS,
     Assignment,
     negative_assignment,
     pad_ground_truth,
-    pairwise_iou,
 )
+from nanodet_plus.ops.boxes import aligned_box_iou, box_iou
 
 
 class ATSSAssigner:
@@ -51,7 +52,7 @@ class ATSSAssigner:
         points, strides = priors[:, :2], priors[:, 2]
         half = strides[:, None] * self.anchor_scale / 2
         anchors = torch.cat([points - half, points + half], dim=1).to(decoded_boxes.dtype)
-        anchor_iou = pairwise_iou(anchors.expand(batch, -1, -1), boxes)  # [B, N, G]
+        anchor_iou = box_iou(anchors.expand(batch, -1, -1), boxes, eps=UNION_EPS)  # [B, N, G]
         gt_centres = (boxes[..., :2] + boxes[..., 2:]) / 2
         distance = torch.cdist(points[None].to(boxes.dtype).expand(batch, -1, -1), gt_centres)
         candidate = torch.zeros_like(anchor_iou, dtype=torch.bool)
@@ -72,19 +73,9 @@ class ATSSAssigner:
         assigned = best_overlap >= 0
         gt_index[assigned] = best_gt[assigned]
         image, prior = torch.nonzero(assigned, as_tuple=True)
-        iou[image, prior] = _aligned_iou(decoded_boxes[image, prior],
-                                         boxes[image, gt_index[image, prior]])
+        iou[image, prior] = aligned_box_iou(decoded_boxes[image, prior],
+                                            boxes[image, gt_index[image, prior]], eps=UNION_EPS)
         return assignment
-
-
-def _aligned_iou(boxes: torch.Tensor, gts: torch.Tensor) -> torch.Tensor:
-    """IoU of ``boxes[i]`` with ``gts[i]`` (xyxy), 0 for empty unions."""
-    top_left = torch.maximum(boxes[:, :2], gts[:, :2])
-    bottom_right = torch.minimum(boxes[:, 2:], gts[:, 2:])
-    overlap = (bottom_right - top_left).clamp(min=0).prod(dim=1)
-    area = (boxes[:, 2:] - boxes[:, :2]).clamp(min=0).prod(dim=1)
-    gt_area = (gts[:, 2:] - gts[:, :2]).prod(dim=1)
-    return overlap / (area + gt_area - overlap).clamp(min=1e-6)
 
 
 def _nanstd(values: torch.Tensor, dim: int) -> torch.Tensor:

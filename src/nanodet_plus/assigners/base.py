@@ -9,6 +9,7 @@ from typing import Protocol
 
 import torch
 
+# Smallest union of the assigners' IoUs (the official's bbox_overlaps eps).
 UNION_EPS = 1e-6
 
 
@@ -51,18 +52,6 @@ def pad_ground_truth(
             labels[image, :count] = image_labels.to(device=device, dtype=torch.int64)
             valid[image, :count] = True
     return boxes, labels, valid
-
-
-def pairwise_iou(boxes: torch.Tensor, gts: torch.Tensor) -> torch.Tensor:
-    """IoU ``[B, N, G]`` of boxes ``[B, N, 4]`` with GTs ``[B, G, 4]`` (xyxy, union >= 1e-6)."""
-    box_area = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
-    gt_area = (gts[..., 2] - gts[..., 0]) * (gts[..., 3] - gts[..., 1])
-    top_left = torch.maximum(boxes[:, :, None, :2], gts[:, None, :, :2])
-    bottom_right = torch.minimum(boxes[:, :, None, 2:], gts[:, None, :, 2:])
-    overlap_wh = (bottom_right - top_left).clamp(min=0)
-    overlap = overlap_wh[..., 0] * overlap_wh[..., 1]
-    union = (box_area[:, :, None] + gt_area[:, None, :] - overlap).clamp(min=UNION_EPS)
-    return overlap / union
 
 
 def negative_assignment(decoded_boxes: torch.Tensor) -> Assignment:

@@ -16,11 +16,12 @@ import torch
 import torch.nn.functional as F
 
 from nanodet_plus.assigners.base import (
+    UNION_EPS,
     Assignment,
     negative_assignment,
     pad_ground_truth,
-    pairwise_iou,
 )
+from nanodet_plus.ops.boxes import box_iou
 
 IOU_EPS = 1e-7
 # Largest value of the optional distance cost, so far-away pairs stay finite and ordered.
@@ -103,7 +104,7 @@ class DynamicSoftLabelAssigner:
         candidate = inside.any(dim=-1)  # [B, N]
         pair_valid = candidate[:, :, None] & gt_valid[:, None, :]  # [B, N, G]
 
-        ious = pairwise_iou(decoded_boxes, gt_boxes)
+        ious = box_iou(decoded_boxes, gt_boxes, eps=UNION_EPS)
         cost = self._cls_cost(cls_logits, gt_labels, ious)
         cost = cost + self.iou_factor * -torch.log(ious + IOU_EPS)
         if self.distance_cost:

@@ -18,9 +18,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 import yaml
 
 from nanodet_plus.data.memory import tune_allocator
+from nanodet_plus.ops.boxes import box_iou
 
 logger = logging.getLogger(__name__)
 
@@ -189,15 +191,9 @@ def _texture(rng: np.random.Generator, side: int) -> np.ndarray:
     return texture.clip(0, 255).astype(np.uint8)
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    if len(boxes) == 0:
-        return np.zeros(0)
-    lt = np.maximum(box[:2], boxes[:, :2])
-    rb = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod((rb - lt).clip(0), axis=1)
-    area = np.prod(box[2:] - box[:2])
-    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    return inter / (area + areas - inter)
+def _max_iou(box: np.ndarray, boxes: list[np.ndarray]) -> np.float32:
+    """Largest IoU of ``box`` with the boxes already placed, in float32 as they are stored."""
+    return box_iou(torch.from_numpy(box[None]), torch.from_numpy(np.stack(boxes))).numpy().max()
 
 
 def _paste(image: np.ndarray, mask: np.ndarray, texture: np.ndarray, left: int, top: int) -> None:
@@ -243,7 +239,7 @@ def generate_image(rng: np.random.Generator, style: DemoStyle | None = None) -> 
         box[[1, 3]] = box[[1, 3]].clip(0, height)
         if min(box[2] - box[0], box[3] - box[1]) < style.min_object * 0.75:
             continue
-        if len(boxes) and _iou(box, np.stack(boxes)).max() > MAX_OVERLAP_IOU:
+        if len(boxes) and _max_iou(box, boxes) > MAX_OVERLAP_IOU:
             continue
         texture = _texture(rng, side)
         if rng.random() < 0.4:

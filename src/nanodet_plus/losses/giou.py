@@ -5,11 +5,7 @@ from __future__ import annotations
 import torch
 
 from nanodet_plus.losses._reduce import weight_reduce
-
-
-def box_area(boxes: torch.Tensor) -> torch.Tensor:
-    """Area ``[M]`` of xyxy boxes ``[M, 4]`` (negative for inverted boxes, as the official)."""
-    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+from nanodet_plus.ops.boxes import aligned_box_giou
 
 
 def giou_loss(
@@ -27,16 +23,5 @@ def giou_loss(
     """
     if weight is not None and not bool((weight > 0).any()):
         return (pred_boxes * weight.unsqueeze(-1)).sum()
-    top_left = torch.maximum(pred_boxes[:, :2], target_boxes[:, :2])
-    bottom_right = torch.minimum(pred_boxes[:, 2:], target_boxes[:, 2:])
-    overlap_wh = (bottom_right - top_left).clamp(min=0)
-    overlap = overlap_wh[:, 0] * overlap_wh[:, 1]
-    union = (box_area(pred_boxes) + box_area(target_boxes) - overlap).clamp(min=eps)
-    iou = overlap / union
-    enclose_wh = (
-        torch.maximum(pred_boxes[:, 2:], target_boxes[:, 2:])
-        - torch.minimum(pred_boxes[:, :2], target_boxes[:, :2])
-    ).clamp(min=0)
-    enclose = (enclose_wh[:, 0] * enclose_wh[:, 1]).clamp(min=eps)
-    giou = iou - (enclose - union) / enclose
+    giou = aligned_box_giou(pred_boxes, target_boxes, eps=eps)
     return weight_reduce(1.0 - giou, weight, avg_factor, reduction)

@@ -11,39 +11,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
+from nanodet_plus.ops.boxes import box_ioa, box_iou
 from nanodet_plus.structures import Detections, ImageRecord
 
 
-def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU ``[n, m]`` of xyxy boxes."""
-    a = np.asarray(boxes_a, np.float64).reshape(-1, 4)
-    b = np.asarray(boxes_b, np.float64).reshape(-1, 4)
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(bottom_right - top_left, 0, None).prod(axis=2)
-    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(axis=1)
-    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+def _box_tensor(boxes: np.ndarray) -> torch.Tensor:
+    """Boxes of any ``[n, 4]``-shaped array as float64, the precision the metrics work in."""
+    return torch.from_numpy(np.ascontiguousarray(boxes, dtype=np.float64).reshape(-1, 4))
 
 
-def box_ioa(boxes: np.ndarray, regions: np.ndarray) -> np.ndarray:
-    """Fraction ``[n, m]`` of each box's area inside each region (COCO's crowd overlap)."""
-    a = np.asarray(boxes, np.float64).reshape(-1, 4)
-    b = np.asarray(regions, np.float64).reshape(-1, 4)
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(bottom_right - top_left, 0, None).prod(axis=2)
-    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(axis=1)[:, None]
-    return np.divide(inter, area_a, out=np.zeros_like(inter), where=area_a > 0)
+def _pairwise_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
+    """IoU ``[n, m]`` of xyxy boxes (0 for pairs of zero-area boxes), in float64."""
+    return box_iou(_box_tensor(boxes_a), _box_tensor(boxes_b)).numpy()
 
 
 def _in_ignore_region(boxes: np.ndarray, ignore_boxes: np.ndarray, iou_thr: float) -> np.ndarray:
     """True for boxes lying (IoA >= ``iou_thr``) inside an ignore region."""
     if len(boxes) == 0 or len(ignore_boxes) == 0:
         return np.zeros(len(boxes), dtype=bool)
-    return (box_ioa(boxes, ignore_boxes) >= iou_thr).any(axis=1)
+    ioa = box_ioa(_box_tensor(boxes), _box_tensor(ignore_boxes)).numpy()
+    return (ioa >= iou_thr).any(axis=1)
 
 
 def match_by_score(
@@ -61,7 +50,7 @@ def match_by_score(
     matched_gt = np.full(len(det_boxes), -1, dtype=np.int64)
     if len(det_boxes) == 0 or len(gt_boxes) == 0:
         return matched_gt
-    iou = box_iou(det_boxes, gt_boxes)
+    iou = _pairwise_iou(det_boxes, gt_boxes)
     iou[np.asarray(det_labels)[:, None] != np.asarray(gt_labels)[None, :]] = -1.0
     taken = np.zeros(len(gt_boxes), dtype=bool)
     for det in np.flatnonzero((iou >= iou_thr).any(axis=1)):
@@ -78,7 +67,7 @@ def match_by_iou(det_boxes: np.ndarray, gt_boxes: np.ndarray, iou_thr: float = 0
     matched_gt = np.full(len(det_boxes), -1, dtype=np.int64)
     if len(det_boxes) == 0 or len(gt_boxes) == 0:
         return matched_gt
-    iou = box_iou(det_boxes, gt_boxes)
+    iou = _pairwise_iou(det_boxes, gt_boxes)
     det_idx, gt_idx = np.nonzero(iou >= iou_thr)
     order = np.argsort(-iou[det_idx, gt_idx], kind="stable")
     gt_taken = np.zeros(len(gt_boxes), dtype=bool)

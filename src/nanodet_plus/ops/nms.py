@@ -34,8 +34,3 @@ def top_k_per_group(groups: torch.Tensor, k: int) -> torch.Tensor:
     rank = torch.empty_like(positions)
     rank[order] = positions - group_start
     return rank < k
-
-
-def box_iou(boxes_a: torch.Tensor, boxes_b: torch.Tensor) -> torch.Tensor:
-    """Pairwise IoU ``[n, m]`` of xyxy boxes, area ``(x2 - x1) * (y2 - y1)``."""
-    return torchvision.ops.box_iou(boxes_a, boxes_b)
