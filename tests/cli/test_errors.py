@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from nanodet_plus.cli.main import main
 
 
@@ -40,3 +42,26 @@ def test_truncated_annotation_file_is_one_line(tmp_path: Path, capsys):
 def test_unknown_preset_is_one_line(capsys):
     assert main(["info", "nanodet-plus-m_999"]) == 1
     assert "nanodet-plus-m_416" in _single_error_line(capsys)
+
+
+def test_options_and_overrides_in_any_order():
+    from nanodet_plus.cli.main import build_parser, parse_args
+
+    parser = build_parser()
+    args = parse_args(parser, ["train", "my.yaml", "--nproc", "2", "train.epochs=5",
+                               "--name", "x", "train.batch_size=4"])
+    assert (args.config, args.overrides, args.nproc, args.name) == (
+        "my.yaml", ["train.epochs=5", "train.batch_size=4"], 2, "x")
+    args = parse_args(parser, ["-v", "config", "show", "nanodet-plus-m_320", "train.epochs=3",
+                               "data.workers=0"])
+    assert (args.source, args.overrides) == ("nanodet-plus-m_320",
+                                             ["train.epochs=3", "data.workers=0"])
+    args = parse_args(parser, ["demo", "--out", "d", "train.epochs=2", "--images", "8",
+                               "train.lr=1"])
+    assert (args.out, args.images, args.overrides) == ("d", 8, ["train.epochs=2", "train.lr=1"])
+
+
+def test_an_unknown_option_is_still_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "my.yaml", "--nprocs", "2", "train.epochs=5"])
+    assert "unrecognized arguments: --nprocs" in capsys.readouterr().err

@@ -53,9 +53,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse ``argv``, accepting options and positionals (``key=value`` overrides, sources) in
+    any order within a command: ``nanodet train my.yaml --nproc 2 train.epochs=5``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, extras = parser.parse_known_args(argv)
+    if not extras:
+        return args
+    command_parser, command_argv = _command_parser(parser, argv)
+    if command_parser is parser:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    for key, value in vars(command_parser.parse_intermixed_args(command_argv)).items():
+        setattr(args, key, value)
+    return args
+
+
+def _command_parser(
+    parser: argparse.ArgumentParser, argv: list[str]
+) -> tuple[argparse.ArgumentParser, list[str]]:
+    """The innermost (sub)command parser that ``argv`` names, and the arguments after it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for index, token in enumerate(argv):
+                if token in action.choices:
+                    return _command_parser(action.choices[token], argv[index + 1 :])
+    return parser, argv
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     setup_logging(getattr(args, "verbose", False))
     if not getattr(args, "func", None):
         parser.print_help()
