@@ -92,10 +92,29 @@ def test_missing_path_is_one_line_error(base_args, tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
-def test_weights_without_config_is_one_line_error(reference_weights, samples_dir, capsys):
-    code = main(["predict", str(samples_dir / "test_img.jpg"), "--weights", str(reference_weights)])
-    assert code == 1
-    assert "holds no config" in capsys.readouterr().err
+def test_weights_without_config_take_the_architecture_from_the_file(
+    reference_weights, samples_dir, reference_expected, tmp_path
+):
+    argv = ["predict", str(samples_dir / "test_img.jpg"), "--weights", str(reference_weights),
+            "--project", str(tmp_path / "runs"), "--imgsz", "480", "320", "--conf", "0.05"]
+    assert main(argv) == 0
+    records = json.loads((tmp_path / "runs" / "exp" / "predictions.json").read_text())
+    expected = reference_expected["detections"]["480x320"]
+    assert [r["category_id"] for r in records] == [row[0] for row in expected]
+    assert [r["score"] for r in records] == pytest.approx([row[5] for row in expected], abs=1e-4)
+
+
+def test_weights_that_are_missing_or_not_nanodet_are_one_line_errors(
+    samples_dir, tmp_path, capsys
+):
+    image = str(samples_dir / "test_img.jpg")
+    other = tmp_path / "resnet.pth"
+    torch.save({"state_dict": {"conv1.weight": torch.zeros(8, 3, 3, 3)}}, other)
+    for weights, message in [(other, f"{other}: not a NanoDet-Plus checkpoint"),
+                             (tmp_path / "nope.pth", "nope.pth")]:
+        assert main(["predict", image, "--weights", str(weights)]) == 1
+        err = capsys.readouterr().err.strip()
+        assert message in err and err.count("\n") == 0
 
 
 def test_video_gets_annotated_frames(base_args, samples_dir, tmp_path):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from nanodet_plus.model_meta import ModelMeta
 from nanodet_plus.postprocess import postprocess
-from nanodet_plus.runtime.base import ModelMeta
 
 SIZES = ["320x320", "416x416", "480x320"]
 TEST_IMAGE_WH = (360, 404)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from nanodet_plus.model_meta import ModelMeta
 from nanodet_plus.ops.nms import batched_nms, top_k_per_group
 from nanodet_plus.ops.priors import num_points
 from nanodet_plus.postprocess import decode, postprocess
-from nanodet_plus.runtime.base import ModelMeta
 
 STRIDES = (8, 16, 32, 64)
 

@@ -13,9 +13,9 @@ from nanodet_plus.data.preprocess import (
     preprocess,
     warp_image,
 )
+from nanodet_plus.model_meta import ModelMeta
 from nanodet_plus.ops.priors import num_points
 from nanodet_plus.runtime import registry
-from nanodet_plus.runtime.base import ModelMeta
 from nanodet_plus.runtime.detector import Detector
 
 
@@ -102,7 +102,13 @@ def test_wrong_number_of_class_names():
         Detector(OneBoxBackend(ModelMeta(num_classes=3)), class_names=["a", "b"])
 
 
-def test_registry_dispatches_by_suffix(tmp_path):
+@pytest.fixture
+def scratch_registry(monkeypatch):
+    """A copy of the backend registry, so that test registrations end with the test."""
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+
+
+def test_registry_dispatches_by_suffix(tmp_path, scratch_registry):
     opened = []
 
     def factory(path, **options):
@@ -118,6 +124,20 @@ def test_registry_dispatches_by_suffix(tmp_path):
     assert registry.registered_formats()["fake-test"] == (".fakemodel",)
 
 
+def test_registering_a_backend_twice_is_refused(scratch_registry):
+    def factory(path, **options):
+        return OneBoxBackend(ModelMeta(num_classes=1))
+
+    registry.register_backend("twice-test", [".twice"], factory)
+    with pytest.raises(ValueError, match="backend 'twice-test' is already registered"):
+        registry.register_backend("twice-test", [".other"], factory)
+    assert registry.registered_formats()["twice-test"] == (".twice",)
+    # a built-in format's module registers its own, not yet loaded, name once
+    registry._REGISTRY["lazy-test"] = registry.BackendEntry("lazy-test", (".lazy",))
+    registry.register_backend("lazy-test", [".lazy"], factory)
+    assert registry.get_factory("lazy-test") is factory
+
+
 def test_registry_errors(tmp_path):
     unknown = tmp_path / "model.weird"
     unknown.write_bytes(b"x")
@@ -127,10 +147,10 @@ def test_registry_errors(tmp_path):
         Detector.from_file(tmp_path / "nothing.onnx")
 
 
-def test_torch_checkpoint_without_config_needs_one(tmp_path):
+def test_torch_file_without_nanodet_weights_is_refused(tmp_path):
     import torch
 
     path = tmp_path / "weights.pth"
     torch.save({"state_dict": {}}, path)
-    with pytest.raises(ValueError, match="holds no config"):
+    with pytest.raises(ValueError, match=rf"{path}: not a NanoDet-Plus checkpoint"):
         Detector.from_file(path)

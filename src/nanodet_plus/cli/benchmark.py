@@ -15,7 +15,7 @@ from nanodet_plus.cli.main import CliError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from nanodet_plus.export.benchmark import BACKENDS, DEFAULT_BACKENDS
+    from nanodet_plus.benchmark.latency import BACKENDS, DEFAULT_BACKENDS
 
     parser = subparsers.add_parser(
         "benchmark",
@@ -63,7 +63,7 @@ def describe_command(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     import cv2
 
-    from nanodet_plus.export.benchmark import (
+    from nanodet_plus.benchmark.latency import (
         BACKENDS,
         format_table,
         machine_description,
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
                                                     config=args.config)
         ap_fn = None
         if args.data:
-            from nanodet_plus.export.benchmark import evaluate_ap
+            from nanodet_plus.benchmark.accuracy import evaluate_ap
 
             def ap_fn(backend):
                 return evaluate_ap(backend, args.data)

@@ -27,7 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--format", default="onnx", help=f"one of {', '.join(FORMAT_CHOICES)} (default onnx)"
     )
     parser.add_argument(
-        "--config", help="preset or YAML (default: the checkpoint's, else a matching preset)"
+        "--config",
+        help="preset or YAML (default: the checkpoint's config, else read from its weights)",
     )
     parser.add_argument(
         "--imgsz", nargs=2, type=int, metavar=("W", "H"),
@@ -72,8 +73,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nanodet_plus.export.errors import ExportError, MissingDependencyError
+    from nanodet_plus.export.errors import ExportError
     from nanodet_plus.export.exporter import ExportOptions, export_model
+    from nanodet_plus.utils.optional import MissingDependencyError
 
     if args.format not in FORMAT_CHOICES:
         raise CliError(

@@ -16,6 +16,10 @@ from nanodet_plus.cli.main import CliError
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
+ORIGIN_NOTES = {
+    "checkpoint": "with its config",
+    "inferred": "architecture read from tensor shapes",
+}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -38,36 +42,22 @@ def _load_model(source: str, num_classes: int | None):
     """``(model, input size, description of the source)``."""
     import nanodet_plus as nd
     from nanodet_plus.config.loader import load_config
-    from nanodet_plus.models.weights import (
-        WeightsError,
-        extract_state_dict,
-        infer_model_config,
-        load_weights,
-        read_checkpoint,
-    )
+    from nanodet_plus.models.loading import load_model
+    from nanodet_plus.models.weights import WeightsError
 
     path = Path(source).expanduser()
     if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
         config = load_config(source)
         return nd.build_model(config, num_classes), config.data.input_size, source
     try:
-        checkpoint = read_checkpoint(path)
-        state, layout, _ = extract_state_dict(checkpoint, source=str(path))
-        if isinstance(checkpoint.get("config"), dict):
-            config = load_config(checkpoint["config"])
-            model_config, input_size = config.model, config.data.input_size
-            origin = f"{path} ({layout}, with its config)"
-        else:
-            model_config = infer_model_config(state, str(path))
-            input_size = load_config().data.input_size
-            origin = f"{path} ({layout}, architecture read from tensor shapes)"
-        model = nd.build_model(model_config)
-        load_weights(model, state, strict=True)
+        loaded = load_model(path, aux=None)
     except WeightsError as exc:
         raise CliError(str(exc)) from None
+    model = loaded.model
+    origin = f"{path} ({loaded.report.layout}, {ORIGIN_NOTES[loaded.config_origin]})"
     if num_classes is not None and num_classes != model.num_classes:
         raise CliError(f"{path} holds a {model.num_classes}-class model; drop --classes")
-    return model, input_size, origin
+    return model, loaded.config.data.input_size, origin
 
 
 def _millions(count: int) -> str:

@@ -42,7 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="model file: .pth/.ckpt (PyTorch) or an exported model (.onnx, .xml, .param, ...)",
     )
     parser.add_argument(
-        "--config", help="preset name or YAML file; needed for official .pth/.ckpt weights"
+        "--config",
+        help="preset name or YAML file (default: the checkpoint's config, else read from "
+        "its weights)",
     )
     parser.add_argument(
         "--imgsz", nargs=2, type=int, metavar=("W", "H"),

@@ -17,8 +17,7 @@ import numpy as np
 import torch
 
 from nanodet_plus import __version__
-from nanodet_plus.export.checkpoint import load_model
-from nanodet_plus.export.errors import ExportError, require
+from nanodet_plus.export.errors import ExportError
 from nanodet_plus.export.graph import (
     EndToEndGraph,
     EndToEndNmsGraph,
@@ -27,7 +26,9 @@ from nanodet_plus.export.graph import (
     per_level_output_names,
 )
 from nanodet_plus.export.verify import TOLERANCE, check_parity, image_batch
-from nanodet_plus.runtime.base import ModelMeta
+from nanodet_plus.model_meta import ModelMeta
+from nanodet_plus.models.loading import load_model
+from nanodet_plus.utils.optional import require
 
 LOGGER = logging.getLogger(__name__)
 
@@ -238,7 +239,8 @@ def export_model(
     if options.int8:
         require("onnxruntime", "onnx")
     weights = Path(weights)
-    model, cfg = load_model(weights, options.config)
+    loaded = load_model(weights, options.config)
+    model, cfg = loaded.model, loaded.config
     if options.input_size is None:
         options.input_size = tuple(cfg.data.input_size)
         validate_options(options)

@@ -12,18 +12,16 @@ import numpy as np
 import torch
 
 from nanodet_plus.export.errors import ExportError
-from nanodet_plus.export.meta import meta_to_dict, write_sidecar
 from nanodet_plus.export.onnx_export import (
     DEFAULT_OPSET,
     QUANT_OPSET,
     export_onnx,
     quiet_tracing,
 )
-from nanodet_plus.runtime.base import ModelMeta
+from nanodet_plus.model_meta import TORCHSCRIPT_META_FILE, ModelMeta, meta_to_dict, write_sidecar
 
 LOGGER = logging.getLogger(__name__)
 
-TORCHSCRIPT_META = "nanodet_meta.json"
 VERIFY_THREADS = 1  # one image: start-up dominates, and spinning threads only add load
 
 
@@ -58,7 +56,7 @@ def write_torchscript(graph, batch, staged: Path, meta: ModelMeta, output_names,
 
     with torch.no_grad(), quiet_tracing():
         traced = torch.jit.trace(graph, torch.from_numpy(batch), check_trace=False)
-    extra = {TORCHSCRIPT_META: json.dumps(meta_to_dict(meta))}
+    extra = {TORCHSCRIPT_META_FILE: json.dumps(meta_to_dict(meta))}
     with quiet_tracing():
         torch.jit.save(traced, str(staged), _extra_files=extra)
     return [staged], TorchScriptBackend(staged, threads=VERIFY_THREADS)

@@ -13,7 +13,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from nanodet_plus.export.errors import ExportError, MissingDependencyError
+from nanodet_plus.export.errors import ExportError
+from nanodet_plus.utils.optional import MissingDependencyError
 
 
 @contextlib.contextmanager

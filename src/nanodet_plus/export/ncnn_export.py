@@ -10,9 +10,10 @@ from pathlib import Path
 
 import torch
 
-from nanodet_plus.export.errors import ExportError, require
+from nanodet_plus.export.errors import ExportError
 from nanodet_plus.export.onnx_export import quiet_tracing
-from nanodet_plus.runtime.base import ModelMeta
+from nanodet_plus.model_meta import ModelMeta
+from nanodet_plus.utils.optional import require
 
 LOGGER = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from nanodet_plus.export.errors import ExportError, require
-from nanodet_plus.export.meta import meta_from_props, meta_to_props
-from nanodet_plus.runtime.base import ModelMeta
+from nanodet_plus.export.errors import ExportError
+from nanodet_plus.model_meta import ModelMeta, set_onnx_meta
+from nanodet_plus.utils.optional import require
 
 LOGGER = logging.getLogger(__name__)
 
@@ -92,21 +92,3 @@ def _simplify(model):
     except Exception as exc:
         LOGGER.warning("onnxslim failed (%s); writing the unsimplified graph", exc)
         return model
-
-
-def set_onnx_meta(model, meta: ModelMeta) -> None:
-    """Replace the model's metadata_props with ``meta`` (JSON-encoded values)."""
-    del model.metadata_props[:]
-    for key, value in meta_to_props(meta).items():
-        entry = model.metadata_props.add()
-        entry.key = key
-        entry.value = value
-    model.producer_name = "nanodet-plus"
-
-
-def read_onnx_meta(path: str | Path) -> ModelMeta | None:
-    """Metadata written by this package into an ONNX file; None for files without it."""
-    onnx = require("onnx", "onnx")
-    model = onnx.load(str(path), load_external_data=False)
-    props = {entry.key: entry.value for entry in model.metadata_props}
-    return meta_from_props(props)

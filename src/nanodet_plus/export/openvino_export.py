@@ -5,18 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nanodet_plus.export.errors import require
-from nanodet_plus.export.meta import meta_to_props
-from nanodet_plus.runtime.base import ModelMeta
-
-RT_INFO_SECTION = "nanodet"
+from nanodet_plus.model_meta import ModelMeta, set_rt_info_meta
+from nanodet_plus.utils.optional import require
 
 
 def onnx_to_openvino(onnx_path: Path, xml_path: Path, meta: ModelMeta) -> list[Path]:
     """Write ``xml_path`` and its ``.bin`` from ``onnx_path``, metadata in rt_info."""
     ov = require("openvino", "openvino")
     model = ov.Core().read_model(str(onnx_path))
-    for key, value in meta_to_props(meta).items():
-        model.set_rt_info(value, [RT_INFO_SECTION, key])
+    set_rt_info_meta(model, meta)
     ov.save_model(model, str(xml_path), compress_to_fp16=False)
     return [xml_path, xml_path.with_suffix(".bin")]

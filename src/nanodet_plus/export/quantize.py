@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from nanodet_plus.export.errors import ExportError, require
-from nanodet_plus.runtime.base import ModelMeta
+from nanodet_plus.export.errors import ExportError
+from nanodet_plus.model_meta import ModelMeta, read_onnx_meta, set_onnx_meta
+from nanodet_plus.utils.optional import require
 
 LOGGER = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def quantize_onnx(
         quantize_static,
     )
 
-    from nanodet_plus.export.onnx_export import INPUT_NAME, read_onnx_meta, set_onnx_meta
+    from nanodet_plus.export.onnx_export import INPUT_NAME
 
     images = calibration_images(calib, max_images)
     LOGGER.info("calibrating INT8 on %d images", len(images))
@@ -126,29 +127,3 @@ def quantize_onnx(
     onnx.save(model, str(int8_path))
     return int8_path
 
-
-def compare_int8(
-    fp32_model: str | Path,
-    int8_model: str | Path,
-    data: Any,
-    *,
-    threads: int = 1,
-    runs: int = 50,
-) -> dict[str, float]:
-    """AP of the fp32 and INT8 exports on ``data`` (a config with a val set) and their
-    model-only latencies, for the INT8 report: ``{"ap_fp32", "ap_int8", "ms_fp32", "ms_int8",
-    "speedup"}``. Needs a trained model; AP of untrained weights says nothing."""
-    from nanodet_plus.export.benchmark import evaluate_ap, time_backend
-    from nanodet_plus.runtime.onnxruntime_backend import OnnxRuntimeBackend
-
-    fp32 = OnnxRuntimeBackend(fp32_model, threads=threads)
-    int8 = OnnxRuntimeBackend(int8_model, threads=threads)
-    ms_fp32 = time_backend(fp32, runs=runs)["median_ms"]
-    ms_int8 = time_backend(int8, runs=runs)["median_ms"]
-    return {
-        "ap_fp32": evaluate_ap(fp32, data),
-        "ap_int8": evaluate_ap(int8, data),
-        "ms_fp32": ms_fp32,
-        "ms_int8": ms_int8,
-        "speedup": ms_fp32 / ms_int8,
-    }

@@ -33,10 +33,15 @@ IMAGENET_URLS = {
     "1.5x": "https://download.pytorch.org/models/shufflenetv2_x1_5-3c479a10.pth",
     "2.0x": "https://download.pytorch.org/models/shufflenetv2_x2_0-8be3c8ee.pth",
 }
+STRICT_HINT = " Use strict=False to load what fits (e.g. fine-tuning with another class count)."
 
 
 class WeightsError(NanoDetError, ValueError):
     """A weights file cannot be read or does not fit the model; the message names the file."""
+
+
+class WeightsNotFoundError(WeightsError, FileNotFoundError):
+    """The weights file does not exist (also a ``FileNotFoundError``, as callers expect)."""
 
 
 @dataclass
@@ -92,7 +97,7 @@ def read_checkpoint(path: str | Path) -> dict:
     """``torch.load(weights_only=True)`` with one-line errors naming the file."""
     path = Path(path).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"weights file not found: {path}")
+        raise WeightsNotFoundError(f"weights file not found: {path}")
     if not path.is_file():
         raise WeightsError(f"{path}: not a file")
     try:
@@ -171,6 +176,24 @@ def load_weights(
         source = str(path_or_state_dict)
         checkpoint = read_checkpoint(path_or_state_dict)
     state, layout, used_ema = extract_state_dict(checkpoint, prefer_ema, source)
+    return apply_state_dict(
+        model, state, source=source, layout=layout, used_ema=used_ema, strict=strict
+    )
+
+
+def apply_state_dict(
+    model: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    *,
+    source: str,
+    layout: str = "state dict",
+    used_ema: bool = False,
+    strict: bool = True,
+    mismatch_hint: str = STRICT_HINT,
+) -> LoadReport:
+    """Load a state dict already taken out of its checkpoint (:func:`extract_state_dict`) into
+    ``model``, with the checks, AGM handling and report of :func:`load_weights`;
+    ``mismatch_hint`` ends the error message of a strict load that does not fit."""
     report = LoadReport(source=source, layout=layout, used_ema=used_ema)
     if used_ema:
         logger.info("%s: using the EMA weights", source)
@@ -196,7 +219,7 @@ def load_weights(
         k for k in own if k not in state and not (report.kept_aux and is_training_only_key(k))
     ]
     if strict and (report.missing or report.unexpected or report.shape_mismatch):
-        raise WeightsError(_mismatch_message(source, report))
+        raise WeightsError(_mismatch_message(source, report) + mismatch_hint)
     model.load_state_dict(to_load, strict=False)
     report.loaded = len(to_load)
     if report.kept_aux:
@@ -227,8 +250,7 @@ def _mismatch_message(source: str, report: LoadReport) -> str:
         count = len(report.shape_mismatch)
         more = f" ... ({count} in all)" if count > 4 else ""
         parts.append(f"{len(report.shape_mismatch)} shape conflicts ({shown}{more})")
-    hint = " Use strict=False to load what fits (e.g. fine-tuning with another class count)."
-    return f"{source} does not fit the model: " + "; ".join(parts) + "." + hint
+    return f"{source} does not fit the model: " + "; ".join(parts) + "."
 
 
 def imagenet_cache_path(model_size: str) -> Path:

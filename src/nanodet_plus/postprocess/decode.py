@@ -7,9 +7,9 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from nanodet_plus.model_meta import ModelMeta
 from nanodet_plus.ops.boxes import distance2bbox, integral
 from nanodet_plus.ops.priors import center_priors, num_points
-from nanodet_plus.runtime.base import ModelMeta
 
 
 def as_tensor(raw: np.ndarray | torch.Tensor) -> torch.Tensor:

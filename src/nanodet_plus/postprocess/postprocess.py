@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from nanodet_plus.data.transforms.geometry import warp_boxes
+from nanodet_plus.model_meta import ModelMeta
 from nanodet_plus.ops.nms import batched_nms, top_k_per_group
 from nanodet_plus.postprocess.decode import cached_priors, checked_preds, class_scores, decode_boxes
-from nanodet_plus.runtime.base import ModelMeta
 from nanodet_plus.structures import Detections
 
 

@@ -11,8 +11,9 @@ import numpy as np
 from torch import nn
 
 from nanodet_plus.data.preprocess import PreparedBatch, preprocess, read_image
+from nanodet_plus.model_meta import ModelMeta
 from nanodet_plus.postprocess import postprocess
-from nanodet_plus.runtime.base import Backend, ModelMeta
+from nanodet_plus.runtime.base import Backend
 from nanodet_plus.structures import Detections
 
 logger = logging.getLogger(__name__)
@@ -90,8 +91,8 @@ class Detector:
         **detector_options: Any,
     ) -> Detector:
         """Open any supported model file (``.pth``/``.ckpt`` via PyTorch, exported formats via
-        their registered backends) and wrap it. ``config`` is needed for official PyTorch
-        weight files, which carry no architecture."""
+        their registered backends) and wrap it. ``config`` fixes a checkpoint's architecture;
+        without it a checkpoint's stored config is used, else the one its weights imply."""
         from nanodet_plus.runtime.registry import load_backend
 
         backend = load_backend(path, format, config=config, device=device, fuse=fuse)

@@ -11,10 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from nanodet_plus.export.errors import require
-from nanodet_plus.export.layout import to_flat
-from nanodet_plus.export.meta import read_sidecar, sidecar_path
-from nanodet_plus.runtime.base import ModelMeta
+from nanodet_plus.model_meta import ModelMeta, read_sidecar, sidecar_path, to_flat
+from nanodet_plus.utils.optional import require
 
 
 def param_blob_names(param_path: Path) -> tuple[list[str], list[str]]:

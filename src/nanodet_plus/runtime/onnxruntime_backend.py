@@ -8,10 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from nanodet_plus.export.errors import require
-from nanodet_plus.export.layout import to_flat
-from nanodet_plus.export.meta import fallback_meta, meta_from_props
-from nanodet_plus.runtime.base import ModelMeta
+from nanodet_plus.model_meta import ModelMeta, fallback_meta, meta_from_props, to_flat
+from nanodet_plus.utils.optional import require
 
 LOGGER = logging.getLogger(__name__)
 

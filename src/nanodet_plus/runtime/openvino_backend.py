@@ -11,26 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from nanodet_plus.export.errors import require
-from nanodet_plus.export.layout import to_flat
-from nanodet_plus.export.meta import fallback_meta, meta_from_props, read_sidecar
-from nanodet_plus.runtime.base import ModelMeta
-
-RT_INFO_SECTION = "nanodet"
-
-
-def _rt_info_props(model) -> dict[str, str]:
-    """The ``nanodet`` rt_info section of an OpenVINO model as plain strings."""
-    props: dict[str, str] = {}
-    if not model.has_rt_info([RT_INFO_SECTION]):
-        return props
-    section = model.get_rt_info()[RT_INFO_SECTION]
-    if not isinstance(section, dict):
-        return props
-    for key, value in section.items():
-        props[str(key)] = value.astype(str) if hasattr(value, "astype") else str(value)
-    return props
-
+from nanodet_plus.model_meta import (
+    ModelMeta,
+    fallback_meta,
+    read_onnx_meta,
+    read_rt_info_meta,
+    read_sidecar,
+    to_flat,
+)
+from nanodet_plus.utils.optional import require
 
 _PRECISION_NAMES = {"float32": "f32", "f32": "f32", "bfloat16": "bf16", "bf16": "bf16",
                     "float16": "f16", "f16": "f16"}
@@ -80,10 +69,8 @@ class OpenVinoBackend:
             else None
         )
         if meta is None:
-            meta = meta_from_props(_rt_info_props(model)) or read_sidecar(self.path)
+            meta = read_rt_info_meta(model) or read_sidecar(self.path)
         if meta is None and self.path.suffix.lower() == ".onnx":
-            from nanodet_plus.export.onnx_export import read_onnx_meta
-
             meta = read_onnx_meta(self.path)
         if meta is None:
             meta = fallback_meta(

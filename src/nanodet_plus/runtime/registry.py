@@ -47,8 +47,12 @@ def register_backend(name: str, suffixes: Sequence[str], factory: BackendFactory
     """Make ``factory(path, **options) -> Backend`` open files of format ``name``.
 
     ``options`` always may contain ``device``; factories should accept and ignore unknown keys.
-    Registering a name again replaces its entry.
+    A built-in format's module may register its own name once; any other second registration
+    of a name is a programming error (``ValueError``).
     """
+    existing = _REGISTRY.get(name)
+    if existing is not None and existing.factory is not None:
+        raise ValueError(f"backend {name!r} is already registered")
     normalised = tuple(s.lower() if s.startswith(".") else f".{s.lower()}" for s in suffixes)
     _REGISTRY[name] = BackendEntry(name, normalised, factory)
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from nanodet_plus.config.schema import Config
-from nanodet_plus.runtime.base import ModelMeta
+from nanodet_plus.model_meta import ModelMeta
 
 logger = logging.getLogger(__name__)
 
@@ -100,16 +100,6 @@ class TorchBackend:
         return self.infer_tensor(batch).float().cpu().numpy()
 
 
-def config_from_checkpoint(checkpoint: Any) -> Config | None:
-    """The config stored by our trainer (``checkpoint["config"]``), or None."""
-    from nanodet_plus.config.loader import load_config
-
-    stored = checkpoint.get("config") if isinstance(checkpoint, dict) else None
-    if isinstance(stored, (dict, Config)):
-        return load_config(stored)
-    return None
-
-
 def create_backend(
     path: str | Path,
     *,
@@ -118,25 +108,10 @@ def create_backend(
     fuse: bool = False,
     **_ignored: Any,
 ) -> TorchBackend:
-    """Open a ``.pth``/``.ckpt``/``.pt`` checkpoint: official weight or Lightning file, or ours.
+    """Open a ``.pth``/``.ckpt``/``.pt`` checkpoint (official weight or Lightning file, or ours)
+    with the shared loader: the architecture is ``config`` (preset name, YAML, dict or Config)
+    if given, else the checkpoint's stored config, else inferred from its weights."""
+    from nanodet_plus.models.loading import load_model
 
-    ``config`` (preset name, YAML, dict or Config) describes the architecture; our own
-    checkpoints carry it under ``"config"``, official files need it given.
-    """
-    from nanodet_plus.config.loader import load_config
-    from nanodet_plus.models.factory import build_model
-    from nanodet_plus.models.weights import load_weights, read_checkpoint
-
-    path = Path(path)
-    if config is not None:
-        resolved = load_config(config)
-    else:
-        resolved = config_from_checkpoint(read_checkpoint(path))
-        if resolved is None:
-            raise ValueError(
-                f"{path}: the checkpoint holds no config; give one (a preset such as "
-                "nanodet-plus-m_416, or a YAML file)"
-            )
-    model = build_model(resolved, aux=False)
-    load_weights(model, path)
-    return TorchBackend(model, device=device, fuse=fuse, config=resolved)
+    loaded = load_model(path, config)
+    return TorchBackend(loaded.model, device=device, fuse=fuse, config=loaded.config)

@@ -10,11 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nanodet_plus.export.layout import to_flat
-from nanodet_plus.export.meta import meta_from_dict
-from nanodet_plus.runtime.base import ModelMeta
-
-META_FILE = "nanodet_meta.json"
+from nanodet_plus.model_meta import TORCHSCRIPT_META_FILE, ModelMeta, meta_from_dict, to_flat
 
 
 class TorchScriptBackend:
@@ -28,7 +24,7 @@ class TorchScriptBackend:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no such TorchScript file")
-        extra = {META_FILE: ""}
+        extra = {TORCHSCRIPT_META_FILE: ""}
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"`torch\.jit\..*` is deprecated")
             try:
@@ -40,10 +36,10 @@ class TorchScriptBackend:
         self.module.eval()
         self.threads = threads
         if meta is None:
-            if not extra[META_FILE]:
+            if not extra[TORCHSCRIPT_META_FILE]:
                 raise ValueError(f"{self.path}: no nanodet-plus metadata; export it with "
                                  "'nanodet export --format torchscript'")
-            meta = meta_from_dict(json.loads(extra[META_FILE]))
+            meta = meta_from_dict(json.loads(extra[TORCHSCRIPT_META_FILE]))
         self.meta = meta
 
     def run(self, batch: np.ndarray) -> list[np.ndarray]:

@@ -113,14 +113,14 @@ def open_backends(
     for name in names:
         try:
             if name == "torch":
-                from nanodet_plus.export.checkpoint import load_model
+                from nanodet_plus.models.loading import load_model
                 from nanodet_plus.runtime.torch_backend import TorchBackend
 
-                model, cfg = load_model(weights, config)
+                loaded = load_model(weights, config)
                 if input_size:
-                    cfg.data.input_size = tuple(input_size)
+                    loaded.config.data.input_size = tuple(input_size)
                 torch.set_num_threads(threads)
-                opened[name] = TorchBackend(model, config=cfg)
+                opened[name] = TorchBackend(loaded.model, config=loaded.config)
                 continue
             fmt = {"onnxruntime": "onnx", "openvino-bf16": "openvino",
                    "onnxruntime-int8": "onnx"}.get(name, name)
@@ -193,25 +193,6 @@ def run_benchmark(
         if ap_fn is not None:
             row.ap = ap_fn(detectors[name].backend)
     return list(rows.values())
-
-
-def evaluate_ap(backend: Any, data: Any) -> float:
-    """COCO mAP of ``backend`` on the validation split named by config ``data``."""
-    from nanodet_plus.config.loader import load_config
-    from nanodet_plus.data.datasets import load_records
-    from nanodet_plus.metrics.evaluator import evaluate
-    from nanodet_plus.runtime.detector import Detector
-
-    cfg = load_config(data)
-    if cfg.data.val is None:
-        raise ExportError(f"{data}: the config has no data.val split to measure AP on")
-    records = load_records(cfg.data.val, cfg.class_names)
-    names = cfg.class_names or backend.meta.class_names or [
-        str(i) for i in range(backend.meta.num_classes)
-    ]
-    detector = Detector(backend, score_thr=0.05)
-    metrics = evaluate(detector, records, names, plots=False, config=cfg)
-    return float(metrics["mAP"])
 
 
 def machine_description() -> str:

@@ -1,22 +1,55 @@
-"""Model metadata that travels with exported files: ONNX metadata_props, OpenVINO rt_info or a
-sidecar ``.json``, so that a runtime can post-process without the training config."""
+"""The deployment contract: what post-processing needs to know about a model (``ModelMeta``),
+how that travels with exported files (ONNX metadata_props, OpenVINO rt_info, TorchScript extra
+file, sidecar ``.json``) and how graph outputs map back to the flat raw layout.
+
+Runtimes read it and exporters write it, so it depends on neither of them.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from nanodet_plus import __version__
-from nanodet_plus.runtime.base import ModelMeta
+from nanodet_plus.config.schema import BGR_MEAN, BGR_STD
+from nanodet_plus.utils.optional import require
 
 LOGGER = logging.getLogger(__name__)
 
 FORMAT_TAG = "nanodet-plus"
 LAYOUTS = ("flat", "per-level", "end2end")
+RT_INFO_SECTION = "nanodet"
+TORCHSCRIPT_META_FILE = "nanodet_meta.json"
 _TUPLE_FIELDS = {"input_size", "strides", "mean", "std"}
+
+
+@dataclass
+class ModelMeta:
+    """Everything post-processing needs to know about a model, whatever runtime runs it.
+
+    ``scores_are_sigmoid`` is True for the official deploy layout (sigmoid in the graph).
+    ``input_size`` is ``(width, height)``; ``fixed_shape`` is False when the runtime accepts
+    other sizes (PyTorch, dynamic ONNX).
+    """
+
+    num_classes: int
+    class_names: list[str] | None = None
+    input_size: tuple[int, int] = (416, 416)
+    strides: tuple[int, ...] = (8, 16, 32, 64)
+    reg_max: int = 7
+    project: list[float] | None = None  # integral weights; None means 0..reg_max
+    mean: tuple[float, float, float] = BGR_MEAN
+    std: tuple[float, float, float] = BGR_STD
+    keep_ratio: bool = False
+    scores_are_sigmoid: bool = False
+    fixed_shape: bool = False
+    batch_size: int | None = None  # fixed batch of an exported graph, None when dynamic
+    extra: dict = field(default_factory=dict)
 
 
 def meta_to_dict(meta: ModelMeta) -> dict[str, Any]:
@@ -67,6 +100,44 @@ def meta_from_props(props: dict[str, str]) -> ModelMeta | None:
     return meta_from_dict(decoded)
 
 
+def set_onnx_meta(model: Any, meta: ModelMeta) -> None:
+    """Replace an ``onnx.ModelProto``'s metadata_props with ``meta`` (JSON-encoded values)."""
+    del model.metadata_props[:]
+    for key, value in meta_to_props(meta).items():
+        entry = model.metadata_props.add()
+        entry.key = key
+        entry.value = value
+    model.producer_name = "nanodet-plus"
+
+
+def read_onnx_meta(path: str | Path) -> ModelMeta | None:
+    """Metadata written by this package into an ONNX file; None for files without it."""
+    onnx = require("onnx", "onnx")
+    model = onnx.load(str(path), load_external_data=False)
+    props = {entry.key: entry.value for entry in model.metadata_props}
+    return meta_from_props(props)
+
+
+def set_rt_info_meta(model: Any, meta: ModelMeta) -> None:
+    """Store ``meta`` in the ``nanodet`` rt_info section of an OpenVINO model."""
+    for key, value in meta_to_props(meta).items():
+        model.set_rt_info(value, [RT_INFO_SECTION, key])
+
+
+def read_rt_info_meta(model: Any) -> ModelMeta | None:
+    """Metadata from the ``nanodet`` rt_info section of an OpenVINO model; None without it."""
+    if not model.has_rt_info([RT_INFO_SECTION]):
+        return None
+    section = model.get_rt_info()[RT_INFO_SECTION]
+    if not isinstance(section, dict):
+        return None
+    props = {
+        str(key): value.astype(str) if hasattr(value, "astype") else str(value)
+        for key, value in section.items()
+    }
+    return meta_from_props(props)
+
+
 def sidecar_path(model_path: str | Path) -> Path:
     """The metadata file beside an exported model: ``model.mnn`` -> ``model.mnn.json``."""
     path = Path(model_path)
@@ -97,6 +168,28 @@ def read_sidecar(model_path: str | Path) -> ModelMeta | None:
 def layout_of(meta: ModelMeta) -> str:
     """Output layout of an exported graph: ``flat`` (official), ``per-level`` or ``end2end``."""
     return str(meta.extra.get("layout", "flat"))
+
+
+def to_flat(outputs: list[np.ndarray], meta: ModelMeta) -> np.ndarray:
+    """The flat raw output ``[B, N, C + 4(R+1)]`` from a graph's outputs, whatever its layout.
+
+    ``per-level`` outputs (class scores of every level, then distance logits of every level)
+    are joined back; ``end2end`` graphs hold no raw output, so they cannot feed the shared
+    post-processing.
+    """
+    layout = layout_of(meta)
+    if layout == "flat":
+        return np.ascontiguousarray(outputs[0], dtype=np.float32)
+    if layout == "per-level":
+        levels = len(outputs) // 2
+        joined = [
+            np.concatenate([outputs[i], outputs[levels + i]], axis=-1) for i in range(levels)
+        ]
+        return np.ascontiguousarray(np.concatenate(joined, axis=1), dtype=np.float32)
+    raise ValueError(
+        f"a '{layout}' export has decoding in its graph and gives no raw output; "
+        "export without --end2end to run it with Detector"
+    )
 
 
 def fallback_meta(

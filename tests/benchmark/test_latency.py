@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from nanodet_plus.export.benchmark import format_table, run_benchmark, summarise
+from nanodet_plus.benchmark.latency import format_table, run_benchmark, summarise
+from nanodet_plus.model_meta import ModelMeta
 from nanodet_plus.ops.priors import num_points
-from nanodet_plus.runtime.base import ModelMeta
 
 
 class CountingBackend:
