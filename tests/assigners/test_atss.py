@@ -60,7 +60,8 @@ def test_criterion_builds_the_assigner_named_in_the_config():
 
     config = load_config("nanodet-plus-m_320", ["model.assigner.name=ATSSAssigner"])
     assert isinstance(NanoDetPlusCriterion(config.model).assigner, ATSSAssigner)
-    with pytest.raises(ConfigError, match="model.assigner.name 'ATSS' is not one of .*ATSSAssigner"):
+    expected = r"model\.assigner\.name 'ATSS' is not one of .*ATSSAssigner"
+    with pytest.raises(ConfigError, match=expected):
         load_config("nanodet-plus-m_320", ["model.assigner.name=ATSS"])
 
 

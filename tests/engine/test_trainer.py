@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import os
 import signal
@@ -18,7 +19,7 @@ from nanodet_plus.engine.checkpoint import load_checkpoint
 from nanodet_plus.engine.ema import ModelEMA
 from nanodet_plus.engine.optim import LRSchedule
 from nanodet_plus.engine.trainer import train
-from nanodet_plus.errors import TrainingError
+from nanodet_plus.errors import TrainingError, UsageError
 from nanodet_plus.models.detector import NanoDetPlus
 
 Dataset = tuple[Path, Path]
@@ -266,3 +267,30 @@ def test_negative_time_budget_is_a_config_error(
     expected = r"train\.time_budget_s -5\.0 is out of range: it must be >= 0"
     with pytest.raises(ConfigError, match=expected):
         train("nanodet-plus-m_320", overrides, project=tmp_path, name="neg")
+
+
+def test_a_model_and_in_memory_datasets_can_be_given(
+    tiny_dataset: Dataset, tiny_config: Overrides, tmp_path: Path,
+) -> None:
+    from nanodet_plus.config import load_config
+    from nanodet_plus.data.datasets import load_coco
+    from nanodet_plus.models.factory import build_model
+
+    images, ann = tiny_dataset
+    records = load_coco(images, ann)
+    overrides = [item for item in tiny_config(images, ann, epochs=1)
+                 if not item.startswith(("data.train=", "data.val="))]
+    model_config = load_config("nanodet-plus-m_320", overrides).model
+    model = build_model(dataclasses.replace(model_config, aux_head=None))
+    result = train("nanodet-plus-m_320", overrides, model=model,
+                   train_set=records, val_set=records, project=tmp_path, name="api")
+    assert (result.stop_reason, result.steps, result.epochs_completed) == ("completed", 2, 1)
+    saved = load_checkpoint(result.last_checkpoint)
+    assert saved["config"]["model"]["aux_head"] is None  # the given model's own config
+    assert torch.equal(saved["model"]["head.gfl_cls.0.bias"], model.head.gfl_cls[0].bias)
+    assert result.best_metric is not None
+
+    three_classes = build_model(dataclasses.replace(model_config, num_classes=3, aux_head=None))
+    with pytest.raises(UsageError, match="the model given has 3 classes but the data has 2"):
+        train("nanodet-plus-m_320", overrides, model=three_classes, train_set=records,
+              project=tmp_path, name="bad")

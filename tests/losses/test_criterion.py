@@ -15,6 +15,7 @@ CHANNELS = NUM_CLASSES + 4 * 8
 ALL_TERMS = {
     "loss", "loss_qfl", "loss_bbox", "loss_dfl", "aux_loss_qfl", "aux_loss_bbox", "aux_loss_dfl"
 }
+STATISTICS = {"num_pos"}  # reported beside the losses, not part of the total
 
 
 @pytest.fixture
@@ -40,8 +41,9 @@ def test_all_terms_and_total(criterion) -> None:
     head, aux = raw_outputs(2, 0), raw_outputs(2, 1)
     boxes, labels = some_gts()
     losses = criterion(head, aux, INPUT_HW, boxes, labels)
-    assert set(losses) == ALL_TERMS
-    parts = sum(float(v.detach()) for k, v in losses.items() if k != "loss")
+    assert set(losses) == ALL_TERMS | STATISTICS
+    assert not losses["num_pos"].requires_grad and float(losses["num_pos"]) > 0
+    parts = sum(float(v.detach()) for k, v in losses.items() if k in ALL_TERMS - {"loss"})
     assert float(losses["loss"].detach()) == pytest.approx(parts, rel=1e-6)
     assert all(float(v.detach()) > 0 for v in losses.values())
     losses["loss"].backward()
@@ -66,7 +68,7 @@ def test_without_aux_assigns_from_the_head_and_reports_three_terms(criterion) ->
     head = raw_outputs(2, 0)
     boxes, labels = some_gts()
     losses = criterion(head, None, INPUT_HW, boxes, labels)
-    assert set(losses) == {"loss", "loss_qfl", "loss_bbox", "loss_dfl"}
+    assert set(losses) == {"loss", "loss_qfl", "loss_bbox", "loss_dfl", "num_pos"}
     with_own_guidance = criterion(head, head.detach().clone(), INPUT_HW, boxes, labels)
     for term in ("loss_qfl", "loss_bbox", "loss_dfl"):
         assert float(losses[term].detach()) == float(with_own_guidance[term].detach())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -39,22 +38,28 @@ class TrainData:
         return bool(self.val_records)
 
     @classmethod
-    def build(cls, config: Config, dist: DistContext, check: bool = True) -> TrainData:
+    def build(
+        cls,
+        config: Config,
+        dist: DistContext,
+        check: bool = True,
+        train_set: RecordSet | None = None,
+        val_set: RecordSet | None = None,
+    ) -> TrainData:
         """Read each split once, check it (errors stop every rank) and batch the training set.
 
         The start-up check works on the records read here, which the dataset then uses.
+        ``train_set`` / ``val_set`` given in memory replace the config's splits (API use).
         """
-        if config.data.train is None:
-            raise DataError("config has no data.train section: nothing to train on")
-        splits = _read_splits(config)
-        if check:
-            _check_at_start(splits, dist)
-        train_set, *val_sets = [_usable_records(split, check) for split in splits]
+        if train_set is None:
+            train_set, val_set = _read_record_sets(config, dist, check)
+        elif not train_set.records:
+            raise DataError("the train_set given holds no images: nothing to train on")
         class_names = list(config.class_names or train_set.class_names)
         val_records: list[ImageRecord] = []
         val_ids = None
-        if val_sets:
-            val_records, val_ids = list(val_sets[0].records), list(val_sets[0].category_ids)
+        if val_set is not None:
+            val_records, val_ids = list(val_set.records), list(val_set.category_ids)
         from nanodet_plus.data.dataset import DetectionDataset
 
         records = list(train_set.records)
@@ -70,13 +75,6 @@ class TrainData:
         """Every field the collate made, per batch of ``epoch``, the first ones left out."""
         return epoch_batches(self.loader, epoch, skip_batches)
 
-    def train_loader(self, epoch: int, skip_batches: int = 0) -> _LossInputs:
-        """:meth:`batches` as the ``(images, gt_boxes, gt_labels)`` the trainer loop unpacks.
-
-        Only until the trainer iterates :meth:`batches`; then delete this and ``_LossInputs``.
-        """
-        return _LossInputs(self.batches(epoch, skip_batches))
-
     def evaluate(self, model: nn.Module, config: Config, device: torch.device) -> dict[str, float]:
         """COCO metrics of ``model`` (the EMA weights) on the validation split."""
         from nanodet_plus.metrics.evaluator import evaluate
@@ -87,18 +85,17 @@ class TrainData:
                 if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-class _LossInputs:
-    """The three loss inputs of each batch of an :class:`EpochBatches`, with its length."""
-
-    def __init__(self, batches: EpochBatches) -> None:
-        self.batches = batches
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]]:
-        for batch in self.batches:
-            yield batch["img"], batch["gt_bboxes"], batch["gt_labels"]
+def _read_record_sets(
+    config: Config, dist: DistContext, check: bool
+) -> tuple[RecordSet, RecordSet | None]:
+    """The config's train and val record sets, read once and checked on rank 0."""
+    if config.data.train is None:
+        raise DataError("config has no data.train section: nothing to train on")
+    splits = _read_splits(config)
+    if check:
+        _check_at_start(splits, dist)
+    train_set, *val_sets = [_usable_records(split, check) for split in splits]
+    return train_set, (val_sets[0] if val_sets else None)
 
 
 def _read_splits(config: Config) -> list[LoadedSplit]:

@@ -9,6 +9,7 @@ rank 0, atomically.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import logging
 import math
@@ -27,6 +28,8 @@ from torch import nn
 from nanodet_plus.config.loader import load_config, save_config, to_dict
 from nanodet_plus.config.schema import Config
 from nanodet_plus.config.validation import validate
+from nanodet_plus.data.datasets.base import RecordSet
+from nanodet_plus.data.loader import TrainBatch
 from nanodet_plus.engine.checkpoint import (
     atomic_copy,
     load_checkpoint,
@@ -50,7 +53,8 @@ from nanodet_plus.engine.logger import (
     write_metrics_csv,
 )
 from nanodet_plus.engine.optim import LRSchedule, build_optimizer
-from nanodet_plus.errors import TrainingError
+from nanodet_plus.errors import TrainingError, UsageError
+from nanodet_plus.models.detector import NanoDetPlus
 from nanodet_plus.utils.paths import increment_path
 
 logger = logging.getLogger(__name__)
@@ -91,6 +95,9 @@ def train(
     project: str | Path | None = None,
     name: str | None = None,
     check_data: bool = True,
+    model: NanoDetPlus | None = None,
+    train_set: RecordSet | None = None,
+    val_set: RecordSet | None = None,
 ) -> TrainResult:
     """Train a detector from a config (preset name, YAML, dict or Config).
 
@@ -98,10 +105,13 @@ def train(
     continues exactly where it stopped, in the same run folder, with the checkpoint's config
     (``overrides`` still apply, e.g. ``train.epochs=400``). ``weights`` initialises the model
     from any weights file (official or ours, any class count). ``device`` overrides
-    ``train.device``. Each new run gets a new folder ``project/name{,2,3...}``.
+    ``train.device``. Each new run gets a new folder ``project/name{,2,3...}``. API users may
+    give the ``model`` to train (its own model config replaces the config's) and the
+    ``train_set`` / ``val_set`` records instead of the config's dataset files.
     """
     trainer = Trainer(config, overrides, resume=resume, weights=weights, device=device,
-                      project=project, name=name, check_data=check_data)
+                      project=project, name=name, check_data=check_data, model=model,
+                      train_set=train_set, val_set=val_set)
     return trainer.fit()
 
 
@@ -164,6 +174,9 @@ class Trainer:
         project: str | Path | None = None,
         name: str | None = None,
         check_data: bool = True,
+        model: NanoDetPlus | None = None,
+        train_set: RecordSet | None = None,
+        val_set: RecordSet | None = None,
     ) -> None:
         self.checkpoint: dict | None = None
         if resume is not None:
@@ -178,6 +191,10 @@ class Trainer:
         if device is not None:
             overrides = [*(overrides or []), f"train.device={device}"]
         self.config = load_config(config, overrides)
+        if model is not None:
+            self.config = _with_model_config(self.config, model)
+        self.given_model = model
+        self.given_sets = (train_set, val_set)
         self.weights = weights
         self.project = project
         self.name = name
@@ -206,17 +223,10 @@ class Trainer:
         torch.manual_seed(seed)
 
     def _setup(self) -> None:
-        cfg = self.config
         self._seed()
         self._setup_data()
-        from nanodet_plus.models.factory import build_model
-
-        model = build_model(cfg.model)
-        if self.weights is not None and self.checkpoint is None:
-            from nanodet_plus.models.weights import load_weights
-
-            report = load_weights(model, self.weights, strict=False)
-            logger.info("%s", report.summary() if hasattr(report, "summary") else report)
+        cfg = self.config
+        model = self._build_model()
         model.to(self.dist.device)
         self.memory_format = (torch.channels_last if cfg.train.channels_last
                               else torch.contiguous_format)
@@ -245,8 +255,26 @@ class Trainer:
     def _setup_data(self) -> None:
         from nanodet_plus.engine.data import TrainData
 
-        self.data = TrainData.build(self.config, self.dist, check=self.check_data)
+        train_set, val_set = self.given_sets
+        self.data = TrainData.build(self.config, self.dist, check=self.check_data,
+                                    train_set=train_set, val_set=val_set)
         self.config = config_with_classes(self.config, self.data.class_names)
+
+    def _build_model(self) -> NanoDetPlus:
+        """The model given to the trainer or one built from the config, with ``weights``."""
+        cfg = self.config
+        if self.given_model is None:
+            from nanodet_plus.models.factory import build_model
+
+            model = build_model(cfg.model)
+        else:
+            model = self.given_model
+            _check_model_classes(model, cfg.class_names or [])
+        if self.weights is not None and self.checkpoint is None:
+            from nanodet_plus.models.weights import load_weights
+
+            logger.info("%s", load_weights(model, self.weights, strict=False).summary())
+        return model
 
     def _setup_run_dir(self) -> None:
         cfg = self.config
@@ -322,87 +350,77 @@ class Trainer:
 
     def _train_epoch(self, stop: _StopRequest) -> bool:
         """One epoch (or its rest after a resume); False when a stop signal ended it early."""
-        cfg = self.config.train
-        epoch = self.epoch
-        self.model.epoch = epoch
+        epoch, accumulate = self.epoch, self.config.train.accumulate
         self.model.train()
-        loader = self.data.train_loader(epoch, self.batch_in_epoch)
-        total_batches = self.batch_in_epoch + len(loader)
-        partial = self.partial_epoch or {}
+        batches = self.data.batches(epoch, self.batch_in_epoch)
+        total_batches = self.batch_in_epoch + len(batches)
+        meter = EpochMeter.resume(self.partial_epoch)
         self.partial_epoch = None
-        sums: dict[str, float] = dict(partial.get("sums", {}))
-        counted = int(partial.get("counted", 0))
-        images_seen = int(partial.get("images", 0))
-        start = time.perf_counter() - float(partial.get("seconds", 0.0))
-        accumulate = max(1, cfg.accumulate)
-        micro = 0
-        progress = self._progress(loader, epoch, total_batches)
+        progress = self._progress(batches, epoch, total_batches)
         lr = self.optimizer.param_groups[0]["lr"]
-        for images, gt_boxes, gt_labels in progress:
+        micro = 0  # micro-batches accumulated towards the next optimizer step
+        for batch in progress:
             last_batch = self.batch_in_epoch + 1 == total_batches
             if micro == 0:
                 lr = self.schedule.apply(self.optimizer, epoch, self.step)
-            images = images.to(self.dist.device, non_blocking=True).contiguous(
-                memory_format=self.memory_format)
-            gt_boxes = [b.to(self.dist.device) for b in gt_boxes]
-            gt_labels = [label.to(self.dist.device) for label in gt_labels]
             syncing = micro + 1 == accumulate or last_batch
-            no_sync = getattr(self.step_module, "no_sync", None)
-            sync_context = no_sync() if (no_sync is not None and not syncing) \
-                else contextlib.nullcontext()
-            with sync_context:
-                with self._autocast():
-                    losses = self.step_module(images, gt_boxes, gt_labels, epoch)
-                loss = losses["loss"]
-                (bad_loss,) = any_rank([not bool(torch.isfinite(loss.detach()))], self.dist)
-                if bad_loss:
-                    self._non_finite(losses, "loss")
-                    self.optimizer.zero_grad(set_to_none=True)
-                    micro = 0
-                    self.batch_in_epoch += 1
-                    continue
-                self.scaler.scale(loss / accumulate).backward()
-            micro += 1
-            if syncing:
-                if not self._optimizer_step():
-                    micro = 0
-                    self.batch_in_epoch += 1
-                    continue
-                micro = 0
+            values = self._train_step(batch, epoch, syncing)
             self.batch_in_epoch += 1
-            counted += 1
-            images_seen += images.shape[0] * self.dist.world_size
-            scalars = {k: v.detach().float() for k, v in losses.items() if v.numel() == 1}
-            num_pos = getattr(getattr(self.model, "criterion", None), "last_num_pos", None)
-            if num_pos is not None:
-                scalars["num_pos"] = num_pos.float()
-            values = dict(zip(scalars, torch.stack(list(scalars.values())).tolist()))
-            for key, value in values.items():
-                sums[key] = sums.get(key, 0.0) + value
-            self._track_positives(values)
-            elapsed = max(time.perf_counter() - start, 1e-9)
-            if self.dist.is_main and hasattr(progress, "set_postfix"):
-                progress.set_postfix(_postfix(values, lr, images_seen / elapsed), refresh=False)
-            if self.dist.is_main and self.step % TB_LOG_EVERY == 0 and syncing:
-                self.tensorboard.scalars({**values, "lr": lr}, self.step, "train")
-            if micro != 0 or last_batch:
+            if values is None:  # non-finite loss or gradient, skipped: start accumulating anew
+                micro = 0
                 continue
-            (stop_now,) = any_rank([stop.signal_name is not None], self.dist)
-            if stop_now:
-                self.partial_epoch = {"sums": sums, "counted": counted, "images": images_seen,
-                                      "seconds": time.perf_counter() - start}
-                if hasattr(progress, "close"):
-                    progress.close()
+            micro = 0 if syncing else micro + 1
+            meter.add(values, batch["img"].shape[0] * self.dist.world_size)
+            self._log_step(progress, values, lr, meter, syncing)
+            if micro == 0 and not last_batch and any_rank([stop.signal_name is not None],
+                                                          self.dist)[0]:
+                self.partial_epoch = meter.state()
+                _close(progress)
                 self._save_interrupt_checkpoint(stop.signal_name or "signal")
                 return False
-        if hasattr(progress, "close"):
-            progress.close()
-        elapsed = time.perf_counter() - start
-        means = {key: value / max(counted, 1) for key, value in sums.items()}
-        self.epoch_stats = mean_over_ranks(means, self.dist)
-        self.epoch_stats.update(lr=lr, epoch_time_s=elapsed,
-                                images_per_s=images_seen / max(elapsed, 1e-9))
+        _close(progress)
+        self.epoch_stats = meter.summary(lr, self.dist)
         return True
+
+    def _train_step(self, batch: TrainBatch, epoch: int, syncing: bool) -> dict[str, float] | None:
+        """Forward, backward and (when ``syncing``) the optimizer step of one micro-batch.
+
+        Returns the logged values (losses, ``num_pos``), or None when a non-finite loss or
+        gradient made the step be skipped (``train.nan_policy=skip``).
+        """
+        device = self.dist.device
+        images = batch["img"].to(device, non_blocking=True).contiguous(
+            memory_format=self.memory_format)
+        gt_boxes = [boxes.to(device) for boxes in batch["gt_bboxes"]]
+        gt_labels = [labels.to(device) for labels in batch["gt_labels"]]
+        no_sync = getattr(self.step_module, "no_sync", None)
+        sync_context = no_sync() if (no_sync is not None and not syncing) \
+            else contextlib.nullcontext()
+        with sync_context:
+            with self._autocast():
+                losses = self.step_module(images, gt_boxes, gt_labels, epoch)
+            loss = losses["loss"]
+            (bad_loss,) = any_rank([not bool(torch.isfinite(loss.detach()))], self.dist)
+            if bad_loss:
+                self._non_finite(losses, "loss")
+                self.optimizer.zero_grad(set_to_none=True)
+                return None
+            self.scaler.scale(loss / self.config.train.accumulate).backward()
+        if syncing and not self._optimizer_step():
+            return None
+        scalars = {k: v.detach().float() for k, v in losses.items() if v.numel() == 1}
+        return dict(zip(scalars, torch.stack(list(scalars.values())).tolist()))
+
+    def _log_step(self, progress: Any, values: dict[str, float], lr: float,
+                  meter: EpochMeter, syncing: bool) -> None:
+        """Progress bar, TensorBoard and the no-positives watch after one micro-batch."""
+        self._track_positives(values)
+        if not self.dist.is_main:
+            return
+        if hasattr(progress, "set_postfix"):
+            progress.set_postfix(_postfix(values, lr, meter.images_per_s()), refresh=False)
+        if syncing and self.step % TB_LOG_EVERY == 0:
+            self.tensorboard.scalars({**values, "lr": lr}, self.step, "train")
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.amp_dtype is None:
@@ -618,6 +636,23 @@ class Trainer:
         return result
 
 
+def _with_model_config(config: Config, model: NanoDetPlus) -> Config:
+    """``config`` describing the model given to the trainer (its model section replaced)."""
+    if config.class_names is not None:
+        _check_model_classes(model, config.class_names)
+    resolved = dataclasses.replace(config, model=copy.deepcopy(model.config))
+    validate(resolved)
+    return resolved
+
+
+def _check_model_classes(model: NanoDetPlus, class_names: list[str]) -> None:
+    if model.num_classes != len(class_names):
+        raise UsageError(
+            f"the model given has {model.num_classes} classes but the data has "
+            f"{len(class_names)}: {', '.join(class_names)}"
+        )
+
+
 def config_with_classes(config: Config, class_names: list[str]) -> Config:
     """``config`` with the dataset's class names and count: a new, validated config (the
     given one is left as it is), or ``config`` itself when it already matches."""
@@ -634,6 +669,54 @@ def config_with_classes(config: Config, class_names: list[str]) -> Config:
     resolved = dataclasses.replace(config, model=model, class_names=names)
     validate(resolved)
     return resolved
+
+
+class EpochMeter:
+    """Running sums of one epoch's logged values; its state survives a mid-epoch resume."""
+
+    def __init__(self, sums: dict[str, float] | None = None, counted: int = 0, images: int = 0,
+                 seconds: float = 0.0) -> None:
+        self.sums = dict(sums or {})
+        self.counted = counted
+        self.images = images
+        self.start = time.perf_counter() - seconds
+
+    @classmethod
+    def resume(cls, state: dict[str, Any] | None) -> EpochMeter:
+        """A meter that goes on from :meth:`state` (None: a new epoch)."""
+        state = state or {}
+        return cls(state.get("sums"), int(state.get("counted", 0)), int(state.get("images", 0)),
+                   float(state.get("seconds", 0.0)))
+
+    def add(self, values: dict[str, float], images: int) -> None:
+        for key, value in values.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+        self.counted += 1
+        self.images += images
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def images_per_s(self) -> float:
+        return self.images / max(self.elapsed(), 1e-9)
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint stores to resume the epoch's statistics."""
+        return {"sums": self.sums, "counted": self.counted, "images": self.images,
+                "seconds": self.elapsed()}
+
+    def summary(self, lr: float, dist: DistContext) -> dict[str, float]:
+        """Mean of each value over the epoch and the ranks, with lr, time and throughput."""
+        elapsed = self.elapsed()
+        means = {key: value / max(self.counted, 1) for key, value in self.sums.items()}
+        stats = mean_over_ranks(means, dist)
+        stats.update(lr=lr, epoch_time_s=elapsed, images_per_s=self.images / max(elapsed, 1e-9))
+        return stats
+
+
+def _close(progress: Any) -> None:
+    if hasattr(progress, "close"):
+        progress.close()
 
 
 def epochs_within_budget(budget_s: float, elapsed_s: float, epochs_done: int,

@@ -26,7 +26,6 @@ class NanoDetPlusCriterion:
     """
 
     def __init__(self, model_config: ModelConfig) -> None:
-        self.last_num_pos: torch.Tensor | None = None
         self.num_classes = model_config.num_classes
         self.strides = tuple(model_config.head.strides)
         self.reg_max = model_config.head.reg_max
@@ -52,7 +51,8 @@ class NanoDetPlusCriterion:
         ``gt_boxes`` are per-image ``[n_i, 4]`` xyxy in input pixels, ``gt_labels`` ``[n_i]``
         int64. ``gt_ignore`` is accepted and has no effect, as in the official training.
         ``project`` is the head's integral buffer (``0..R`` when omitted). Returns ``loss``
-        (the total to back-propagate) and every term; the ``aux_`` terms only with ``aux_out``.
+        (the total to back-propagate), every term (the ``aux_`` terms only with ``aux_out``) and
+        ``num_pos``, the positives of the batch on this rank (a detached count, not a loss).
         """
         del gt_ignore
         expected = self.num_classes + 4 * (self.reg_max + 1)
@@ -84,8 +84,6 @@ class NanoDetPlusCriterion:
         targets = build_targets(
             assignment, priors, gt_boxes, gt_labels, self.num_classes, self.reg_max
         )
-        # Positives of this batch on this rank, read by the trainer's "no positives" warning.
-        self.last_num_pos = targets.num_pos.sum().detach()
         # The official floor of 1 applies to the global total: the mean over ranks is floored
         # at 1 / world_size, so DDP gradients equal those of one process on the whole batch.
         floor = 1.0 / get_world_size()
@@ -100,6 +98,8 @@ class NanoDetPlusCriterion:
             )
             losses.update({f"aux_{name}": value for name, value in aux_losses.items()})
         losses["loss"] = total
+        # Positives of this batch on this rank: logged, and watched by the trainer's warning.
+        losses["num_pos"] = targets.num_pos.sum().detach().float()
         return losses
 
     def _check_labels(self, gt_labels: Sequence[torch.Tensor]) -> None:

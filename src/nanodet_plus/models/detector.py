@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import nn
 
 from nanodet_plus.config.schema import ModelConfig
+from nanodet_plus.losses.criterion import NanoDetPlusCriterion
 from nanodet_plus.models.backbones.shufflenetv2 import ShuffleNetV2
 from nanodet_plus.models.heads.nanodet_plus_head import NanoDetPlusHead
 from nanodet_plus.models.heads.simple_conv_head import SimpleConvHead
@@ -71,8 +71,8 @@ class NanoDetPlus(nn.Module):
                 activation=aux_cfg.activation,
             )
         self.detach_epoch = config.detach_epoch
-        self.epoch = 0
-        self.__dict__["_criterion"] = None
+        # The loss is no module (no parameters, no state dict); it lives beside the modules.
+        self.criterion = NanoDetPlusCriterion(config)
 
     @property
     def num_classes(self) -> int:
@@ -99,14 +99,13 @@ class NanoDetPlus(nn.Module):
         return self.head(self.fpn(self.backbone(images)), sigmoid_scores=sigmoid_scores)
 
     def forward_train(
-        self, images: torch.Tensor, epoch: int | None = None
+        self, images: torch.Tensor, epoch: int = 0
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(head_out, aux_out or None)`` for training.
 
         From ``detach_epoch`` on, the AGM branch sees detached backbone and fpn features, so its
         losses no longer reach the backbone and the main fpn. AGM input is [fpn, aux_fpn].
         """
-        epoch = self.epoch if epoch is None else epoch
         feats = self.backbone(images)
         fpn_feats = self.fpn(feats)
         head_out = self.head(fpn_feats)
@@ -122,24 +121,16 @@ class NanoDetPlus(nn.Module):
         dual = [torch.cat([main, aux], dim=1) for main, aux in zip(main_feats, aux_feats)]
         return head_out, self.aux_head(dual)
 
-    @property
-    def criterion(self) -> Any:
-        """The NanoDet-Plus loss (built once, on first use; not part of the state dict)."""
-        if self.__dict__["_criterion"] is None:
-            from nanodet_plus.losses.criterion import NanoDetPlusCriterion
-
-            self.__dict__["_criterion"] = NanoDetPlusCriterion(self.config)
-        return self.__dict__["_criterion"]
-
     def training_losses(
         self,
         images: torch.Tensor,
         gt_boxes: list[torch.Tensor],
         gt_labels: list[torch.Tensor],
-        epoch: int | None = None,
+        epoch: int = 0,
         gt_ignore: list[torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Forward in training mode and return the loss dict (``loss`` is the total)."""
+        """Forward in training mode and return the loss dict: ``loss`` is the total to
+        back-propagate, ``num_pos`` the positives of the batch (for logging only)."""
         head_out, aux_out = self.forward_train(images, epoch)
         return self.criterion(
             head_out,
