@@ -126,7 +126,7 @@ def run_benchmark(
     """Median forward latency (ms) per preset, thread count and variant."""
     import nanodet_plus as nd
     from nanodet_plus.config.loader import load_config
-    from nanodet_plus.models.fuse import optimize_for_inference
+    from nanodet_plus.models.detector import optimize_for_inference
 
     rows = []
     for preset in presets:
@@ -190,7 +190,7 @@ def write_markdown(rows: list[dict], path: Path, command: str) -> None:
         "Network forward only (backbone + fpn + head on a normalised tensor); median "
         "milliseconds over interleaved rounds. \"ours plain\" is the eval-mode model under "
         "`torch.no_grad()`, like the official predictor; \"ours fused+NHWC\" is "
-        "`nanodet_plus.models.fuse.optimize_for_inference(model)` (BatchNorm folded into the "
+        "`nanodet_plus.models.detector.optimize_for_inference(model)` (BatchNorm folded into the "
         "convolutions, channels-last memory) under `torch.inference_mode()`, with the same "
         "outputs (tests/models/test_forward.py).",
         "",

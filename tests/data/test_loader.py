@@ -13,8 +13,8 @@ import torch
 from nanodet_plus.config.loader import load_config
 from nanodet_plus.config.schema import DataConfig
 from nanodet_plus.data.collate import collate_detection, stack_padded
-from nanodet_plus.data.dataset import DetectionDataset
-from nanodet_plus.data.datasets import build_dataset, load_coco, load_records
+from nanodet_plus.data.dataset import DetectionDataset, build_dataset
+from nanodet_plus.data.datasets import load_coco, load_records
 from nanodet_plus.data.loader import EpochSampler, build_train_loader, epoch_batches
 
 

@@ -121,7 +121,7 @@ def test_15x_forward_shape(preset):
 
 
 def test_optimized_channels_last_matches_reference(reference_model, reference_io):
-    from nanodet_plus.models.fuse import optimize_for_inference
+    from nanodet_plus.models.detector import optimize_for_inference
 
     fast = optimize_for_inference(reference_model)
     assert fast.channels_last and not fast.training

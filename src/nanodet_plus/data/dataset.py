@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from nanodet_plus.config.schema import DataConfig
+from nanodet_plus.config.schema import DataConfig, DatasetConfig
+from nanodet_plus.data.datasets import load_records
 from nanodet_plus.data.datasets.base import load_image
 from nanodet_plus.data.memory import tune_allocator
 from nanodet_plus.data.transforms.mosaic import build_mosaic
@@ -86,3 +87,15 @@ class DetectionDataset(Dataset):
                 "width": record.width,
             },
         }
+
+
+def build_dataset(
+    dataset_config: DatasetConfig,
+    class_names: Sequence[str] | None,
+    data_config: DataConfig,
+    train: bool,
+    seed: int = 0,
+) -> DetectionDataset:
+    """Read a split strictly and wrap it in a torch :class:`DetectionDataset`."""
+    records = load_records(dataset_config, class_names)
+    return DetectionDataset(records, data_config, train=train, seed=seed)

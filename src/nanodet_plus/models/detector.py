@@ -11,6 +11,7 @@ from torch import nn
 from nanodet_plus.config.schema import ModelConfig
 from nanodet_plus.losses.criterion import NanoDetPlusCriterion
 from nanodet_plus.models.backbones.shufflenetv2 import ShuffleNetV2
+from nanodet_plus.models.fuse import fuse_conv_bn
 from nanodet_plus.models.heads.nanodet_plus_head import NanoDetPlusHead
 from nanodet_plus.models.heads.simple_conv_head import SimpleConvHead
 from nanodet_plus.models.necks.ghost_pan import GhostPAN
@@ -164,7 +165,7 @@ class InferenceModel(nn.Module):
     ``channels_last=True`` stores weights and runs activations in NHWC memory, which is faster for
     the depthwise convs and the max-pool on CPU; outputs are the same values.
     The fastest CPU eager setting is ``fuse=True, channels_last=True`` under
-    ``torch.inference_mode()`` (see :func:`nanodet_plus.models.fuse.optimize_for_inference`).
+    ``torch.inference_mode()`` (see :func:`optimize_for_inference`).
     """
 
     def __init__(
@@ -181,8 +182,6 @@ class InferenceModel(nn.Module):
         self.channels_last = channels_last
         modules = nn.ModuleList([model.backbone, model.fpn, model.head])
         if fuse:
-            from nanodet_plus.models.fuse import fuse_conv_bn
-
             modules = fuse_conv_bn(modules)
         elif not share:
             modules = copy.deepcopy(modules).eval()
@@ -209,3 +208,16 @@ class InferenceModel(nn.Module):
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         return self.head(self.fpn(self.backbone(images)), sigmoid_scores=self.sigmoid_scores)
+
+
+def optimize_for_inference(
+    model: NanoDetPlus, sigmoid_scores: bool = False, channels_last: bool = True
+) -> InferenceModel:
+    """The fastest eager CPU inference module: BatchNorm folded, NHWC memory, eval mode.
+
+    Call it under ``torch.inference_mode()``; outputs equal ``model.eval()(x)`` up to float
+    rounding of the fold.
+    """
+    return model.inference_model(
+        sigmoid_scores=sigmoid_scores, fuse=True, channels_last=channels_last
+    )

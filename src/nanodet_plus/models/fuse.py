@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import copy
 import itertools
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from nanodet_plus.layers.conv import ConvModule, DepthwiseConvModule
-
-if TYPE_CHECKING:
-    from nanodet_plus.models.detector import InferenceModel, NanoDetPlus
 
 
 def fold_batchnorm(conv: nn.Conv2d, norm: nn.BatchNorm2d) -> nn.Conv2d:
@@ -81,16 +77,3 @@ def fuse_conv_bn(module: nn.Module) -> nn.Module:
     for parameter in fused.parameters():
         parameter.requires_grad_(False)
     return fused
-
-
-def optimize_for_inference(
-    model: NanoDetPlus, sigmoid_scores: bool = False, channels_last: bool = True
-) -> InferenceModel:
-    """The fastest eager CPU inference module: BatchNorm folded, NHWC memory, eval mode.
-
-    Call it under ``torch.inference_mode()``; outputs equal ``model.eval()(x)`` up to float
-    rounding of the fold.
-    """
-    return model.inference_model(
-        sigmoid_scores=sigmoid_scores, fuse=True, channels_last=channels_last
-    )

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from nanodet_plus.config.schema import DataConfig, DatasetConfig
+from nanodet_plus.config.schema import DatasetConfig
 from nanodet_plus.data.datasets.base import (
     DatasetError,
     Issue,
@@ -19,15 +18,11 @@ from nanodet_plus.data.datasets.voc import load_voc
 from nanodet_plus.data.datasets.yolo import load_yolo
 from nanodet_plus.structures import ImageRecord
 
-if TYPE_CHECKING:
-    from nanodet_plus.data.dataset import DetectionDataset
-
 __all__ = [
     "DatasetError",
     "Issue",
     "LoadReport",
     "RecordSet",
-    "build_dataset",
     "load_coco",
     "load_image",
     "load_record_set",
@@ -67,17 +62,3 @@ def load_records(
 ) -> list[ImageRecord]:
     """The :class:`ImageRecord` list of one split (see :func:`load_record_set`)."""
     return load_record_set(dataset_config, class_names, report).records
-
-
-def build_dataset(
-    dataset_config: DatasetConfig,
-    class_names: Sequence[str] | None,
-    data_config: DataConfig,
-    train: bool,
-    seed: int = 0,
-) -> DetectionDataset:
-    """Read a split strictly and wrap it in a torch :class:`DetectionDataset`."""
-    from nanodet_plus.data.dataset import DetectionDataset
-
-    records = load_records(dataset_config, class_names)
-    return DetectionDataset(records, data_config, train=train, seed=seed)
