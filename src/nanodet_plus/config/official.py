@@ -225,42 +225,47 @@ def translate_official(data: dict, path: str | Path | None = None) -> dict:
         out["save_dir"] = str(save_path.parent) if str(save_path.parent) != "." else "runs/train"
         out["name"] = save_path.name
     _model(reader, out)
-
     train = out.setdefault("train", {})
     for split in ("train", "val"):
         dataset = _split(reader, split, out)
         if dataset is not None:
             out["data"][split] = dataset
+    _device(reader, out)
+    _schedule(reader, train)
+    _evaluator(reader)
+    if "class_names" in reader.data:
+        out["class_names"] = list(reader.data.pop("class_names"))
+    if out.get("class_names") and "num_classes" not in out["model"]:
+        out["model"]["num_classes"] = len(out["class_names"])
+    reader.leftovers()
+    if reader.ignored:
+        logger.warning("%s: official keys ignored: %s", reader.source, ", ".join(reader.ignored))
+    return out
 
+
+def _device(reader: _Reader, out: dict) -> None:
+    """``device``: batch size and workers per GPU, precision; GPU ids are not a config key."""
     device = reader.section("device")
-    _take(device, "batchsize_per_gpu", train, "batch_size")
+    _take(device, "batchsize_per_gpu", out["train"], "batch_size")
     _take(device, "workers_per_gpu", out.setdefault("data", {}), "workers")
     if "precision" in device:
         precision = device.pop("precision")
         if precision not in PRECISIONS:
             raise ConfigError(f"{reader.source}: device.precision {precision!r} is not 32 or 16")
-        train["precision"] = PRECISIONS[precision]
+        out["train"]["precision"] = PRECISIONS[precision]
     if "gpu_ids" in device:
         gpus = device.pop("gpu_ids")
         reader.ignore("device.gpu_ids", f"{gpus}: use --device, or torchrun for several GPUs")
 
+
+def _schedule(reader: _Reader, train: dict) -> None:
+    """``schedule`` and ``grad_clip``: optimizer, warmup, epochs, cosine schedule, intervals."""
     schedule = reader.section("schedule")
     for key in ("resume", "load_model"):
         if schedule.get(key) is not None:
             reader.ignore(f"schedule.{key}", "use --resume / --weights")
             schedule.pop(key)
-    optimizer_in = schedule.get("optimizer") or {}
-    optimizer: dict = {}
-    for key in ("name", "lr", "weight_decay", "betas", "eps", "no_norm_decay", "no_bias_decay"):
-        _take(optimizer_in, key, optimizer, convert=_number_tree if key != "name" else None)
-    if optimizer.get("name", "AdamW") != "AdamW":
-        raise ConfigError(f"{reader.source}: schedule.optimizer.name '{optimizer['name']}' "
-                          "is not supported (only AdamW)")
-    for flag in ("no_norm_decay", "no_bias_decay"):
-        if flag in optimizer:
-            optimizer[flag] = bool(optimizer[flag])
-    if optimizer:
-        train["optimizer"] = optimizer
+    _optimizer(reader, schedule.get("optimizer") or {}, train)
     warmup = schedule.get("warmup") or {}
     if warmup:
         kind = warmup.pop("name", "linear")
@@ -284,17 +289,27 @@ def translate_official(data: dict, path: str | Path | None = None) -> dict:
     if "grad_clip" in reader.data:
         clip = reader.data.pop("grad_clip")
         train["grad_clip"] = float(clip) if clip else 0.0
+
+
+def _optimizer(reader: _Reader, optimizer_in: dict, train: dict) -> None:
+    """``schedule.optimizer``: AdamW and its settings."""
+    optimizer: dict = {}
+    for key in ("name", "lr", "weight_decay", "betas", "eps", "no_norm_decay", "no_bias_decay"):
+        _take(optimizer_in, key, optimizer, convert=_number_tree if key != "name" else None)
+    if optimizer.get("name", "AdamW") != "AdamW":
+        raise ConfigError(f"{reader.source}: schedule.optimizer.name '{optimizer['name']}' "
+                          "is not supported (only AdamW)")
+    for flag in ("no_norm_decay", "no_bias_decay"):
+        if flag in optimizer:
+            optimizer[flag] = bool(optimizer[flag])
+    if optimizer:
+        train["optimizer"] = optimizer
+
+
+def _evaluator(reader: _Reader) -> None:
+    """``evaluator``: COCO evaluation, best checkpoint chosen by mAP."""
     evaluator = reader.section("evaluator")
     _expect_name(reader, evaluator, "evaluator", ("CocoDetectionEvaluator",))
     key = evaluator.pop("save_key", "mAP")
     if key != "mAP":
         reader.ignore("evaluator.save_key", f"'{key}'; the best checkpoint is chosen by mAP")
-    if "class_names" in reader.data:
-        out["class_names"] = list(reader.data.pop("class_names"))
-    if out.get("class_names") and "num_classes" not in out["model"]:
-        out["model"]["num_classes"] = len(out["class_names"])
-
-    reader.leftovers()
-    if reader.ignored:
-        logger.warning("%s: official keys ignored: %s", reader.source, ", ".join(reader.ignored))
-    return out
