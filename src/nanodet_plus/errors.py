@@ -35,5 +35,10 @@ class TrainingError(NanoDetError, RuntimeError):
     """Training cannot go on (bad data, non-finite loss); the message says why and where."""
 
 
+class FileMissingError(NanoDetError, FileNotFoundError):
+    """A file or folder the user named does not exist (or holds nothing usable); the message
+    names it. Also a ``FileNotFoundError``, so code that catches that keeps working."""
+
+
 class MissingDependencyError(NanoDetError, ImportError):
     """An optional package is not installed; the message names the pip extra to install."""

@@ -17,6 +17,8 @@ import numpy as np
 
 from nanodet_plus import __version__
 from nanodet_plus.config.schema import BGR_MEAN, BGR_STD
+from nanodet_plus.errors import CheckpointError
+from nanodet_plus.utils.files import atomic_write_text
 from nanodet_plus.utils.optional import require
 
 LOGGER = logging.getLogger(__name__)
@@ -75,7 +77,7 @@ def meta_from_dict(data: dict[str, Any]) -> ModelMeta:
         elif key not in ("format",):
             extra[key] = value
     if "num_classes" not in kwargs:
-        raise ValueError("metadata has no num_classes")
+        raise CheckpointError("metadata has no num_classes")
     kwargs["extra"] = extra
     return ModelMeta(**kwargs)
 
@@ -145,10 +147,10 @@ def sidecar_path(model_path: str | Path) -> Path:
 
 
 def write_sidecar(meta: ModelMeta, model_path: str | Path) -> Path:
-    """Write the metadata json beside ``model_path`` and return its path."""
-    path = sidecar_path(model_path)
-    path.write_text(json.dumps(meta_to_dict(meta), indent=2) + "\n")
-    return path
+    """Write the metadata json beside ``model_path`` atomically (a torn file would make the
+    model unloadable) and return its path."""
+    text = json.dumps(meta_to_dict(meta), indent=2) + "\n"
+    return atomic_write_text(sidecar_path(model_path), text)
 
 
 def read_sidecar(model_path: str | Path) -> ModelMeta | None:
@@ -159,7 +161,7 @@ def read_sidecar(model_path: str | Path) -> ModelMeta | None:
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON metadata ({exc})") from exc
+        raise CheckpointError(f"{path}: not valid JSON metadata ({exc})") from exc
     if data.get("format") != FORMAT_TAG:
         return None
     return meta_from_dict(data)
@@ -186,7 +188,7 @@ def to_flat(outputs: list[np.ndarray], meta: ModelMeta) -> np.ndarray:
             np.concatenate([outputs[i], outputs[levels + i]], axis=-1) for i in range(levels)
         ]
         return np.ascontiguousarray(np.concatenate(joined, axis=1), dtype=np.float32)
-    raise ValueError(
+    raise CheckpointError(
         f"a '{layout}' export has decoding in its graph and gives no raw output; "
         "export without --end2end to run it with Detector"
     )
@@ -210,11 +212,13 @@ def fallback_meta(
     reg_max = cfg.model.head.reg_max
     last = output_shape[-1] if output_shape else None
     if not isinstance(last, int):
-        raise ValueError(f"{model_path}: cannot tell the number of classes from output shape "
-                         f"{output_shape}")
+        raise CheckpointError(f"{model_path}: cannot tell the number of classes from output "
+                              f"shape {output_shape}")
     num_classes = last - 4 * (reg_max + 1)
     if num_classes <= 0:
-        raise ValueError(f"{model_path}: output shape {output_shape} is not a NanoDet-Plus output")
+        raise CheckpointError(
+            f"{model_path}: output shape {output_shape} is not a NanoDet-Plus output"
+        )
     height, width = input_shape[-2:]
     fixed = isinstance(height, int) and isinstance(width, int)
     input_size = (width, height) if fixed else tuple(cfg.data.input_size)

@@ -79,11 +79,11 @@ def test_interrupted_training_is_resumed(tmp_path: Path, fake_steps):
 
 @pytest.mark.parametrize("nproc", [0, -1, 3])
 def test_nproc_that_cannot_split_the_batch_is_refused(tmp_path: Path, fake_steps, nproc):
-    from nanodet_plus.cli.main import CliError
+    from nanodet_plus.errors import UsageError
 
     args = _args(tmp_path / "demo")
     args.nproc = nproc
-    with pytest.raises(CliError, match=rf"--nproc {nproc}: .* must be one of 1, 2, 4, 8"):
+    with pytest.raises(UsageError, match=rf"--nproc {nproc}: .* must be one of 1, 2, 4, 8"):
         demo.run(args)
     assert "train" not in fake_steps
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from nanodet_plus import errors
+from nanodet_plus.cli import info as info_command
 from nanodet_plus.cli.main import main
 
 
@@ -65,3 +67,29 @@ def test_an_unknown_option_is_still_refused(capsys):
     with pytest.raises(SystemExit):
         main(["train", "my.yaml", "--nprocs", "2", "train.epochs=5"])
     assert "unrecognized arguments: --nprocs" in capsys.readouterr().err
+
+
+def _error_classes() -> list[type[BaseException]]:
+    return [obj for obj in vars(errors).values()
+            if isinstance(obj, type) and issubclass(obj, BaseException)]
+
+
+@pytest.mark.parametrize("error", _error_classes(), ids=lambda cls: cls.__name__)
+def test_every_error_class_is_one_line(monkeypatch, capsys, error):
+    def fails(args):
+        raise error("model.pth: the problem")
+
+    monkeypatch.setattr(info_command, "run", fails)
+    assert issubclass(error, errors.NanoDetError)
+    assert main(["info", "model.pth"]) == 1
+    assert _single_error_line(capsys) == "nanodet info: error: model.pth: the problem"
+
+
+def test_a_plain_value_error_is_a_bug_and_keeps_its_traceback(monkeypatch):
+    def fails(args):
+        raise ValueError("bug")
+
+    monkeypatch.setattr(info_command, "run", fails)
+    with pytest.raises(ValueError, match="bug") as info:
+        main(["info", "model.pth"])
+    assert not isinstance(info.value, errors.NanoDetError)

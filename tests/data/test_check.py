@@ -12,7 +12,7 @@ import yaml
 from nanodet_plus.cli.main import main
 from nanodet_plus.config.loader import load_config
 from nanodet_plus.data.check import check_data
-from nanodet_plus.data.datasets import DatasetError
+from nanodet_plus.errors import DataError
 
 
 def _config(tmp_path: Path, train: dict, class_names=("bus", "car")) -> Path:
@@ -33,7 +33,7 @@ def test_dummy_coco_duplicate_file_is_an_error(tmp_path: Path, samples_dir: Path
     assert (stats.images, stats.negatives, stats.boxes_per_class) == (3, 1, {"bus": 2, "car": 1})
     assert [i.kind for i in report.errors] == ["duplicate-file"]
     assert "test_img.jpg is used by 3 images (ids 0, 1, 2)" in str(report.errors[0])
-    with pytest.raises(DatasetError, match="1 dataset error"):
+    with pytest.raises(DataError, match="1 dataset error"):
         report.raise_for_errors()
     assert main(["data", "check", str(cfg)]) == 1
     out = capsys.readouterr().out

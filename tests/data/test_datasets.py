@@ -12,7 +12,6 @@ import pytest
 from nanodet_plus.config.loader import load_config
 from nanodet_plus.config.schema import DatasetConfig
 from nanodet_plus.data.datasets import (
-    DatasetError,
     LoadReport,
     load_coco,
     load_record_set,
@@ -21,6 +20,7 @@ from nanodet_plus.data.datasets import (
     load_yolo,
     read_image_size,
 )
+from nanodet_plus.errors import DataError
 
 
 def assert_same_records(first, second, tol=1e-3):
@@ -151,13 +151,13 @@ def test_read_image_size_headers(tmp_path: Path):
 def test_truncated_json(tmp_path: Path):
     path = tmp_path / "ann.json"
     path.write_text('{"images": [{"id": 1, "file_na')
-    with pytest.raises(DatasetError, match=r"ann\.json: not valid JSON \(line 1"):
+    with pytest.raises(DataError, match=r"ann\.json: not valid JSON \(line 1"):
         load_coco(tmp_path, path)
 
 
 def test_xml_without_size(tmp_path: Path):
     (tmp_path / "a.xml").write_text("<annotation><filename>a.jpg</filename></annotation>")
-    with pytest.raises(DatasetError, match=r"a\.xml: missing <size>"):
+    with pytest.raises(DataError, match=r"a\.xml: missing <size>"):
         load_voc(tmp_path, tmp_path, ["cat"])
 
 
@@ -171,13 +171,13 @@ def _yolo_one(tmp_path: Path, line: str) -> Path:
 
 def test_yolo_line_with_four_numbers(tmp_path: Path):
     images = _yolo_one(tmp_path, "0 0.5 0.5 0.1\n")
-    with pytest.raises(DatasetError, match=r"a\.txt:line 1: expected 5 numbers"):
+    with pytest.raises(DataError, match=r"a\.txt:line 1: expected 5 numbers"):
         load_yolo(images, class_names=["x"])
 
 
 def test_yolo_label_out_of_range(tmp_path: Path):
     images = _yolo_one(tmp_path, "0 0.5 0.5 0.2 0.2\n3 0.5 0.5 0.1 0.1\n")
-    with pytest.raises(DatasetError, match=r"a\.txt:line 2: class index 3 out of range 0\.\.1"):
+    with pytest.raises(DataError, match=r"a\.txt:line 2: class index 3 out of range 0\.\.1"):
         load_yolo(images, class_names=["x", "y"])
 
 
@@ -186,7 +186,7 @@ def test_nan_coordinates(tmp_path: Path):
     path = tmp_path / "ann.json"
     path.write_text('{"images": ' + json.dumps(images) + ', "categories": [{"id": 1, "name": "a"}],'
                     ' "annotations": [{"image_id": 1, "category_id": 1, "bbox": [NaN, 1, 2, 2]}]}')
-    with pytest.raises(DatasetError,
+    with pytest.raises(DataError,
                        match=r"ann\.json:annotations\[0\]: non-finite box coordinates"):
         load_coco(tmp_path, path)
 
@@ -196,7 +196,7 @@ def test_unknown_voc_class(tmp_path: Path):
         "<annotation><filename>a.jpg</filename><size><width>9</width><height>9</height></size>"
         "<object><name>bird</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>5</xmax>"
         "<ymax>5</ymax></bndbox></object></annotation>")
-    with pytest.raises(DatasetError, match=r"a\.xml:object 0: class name 'bird' is not in"):
+    with pytest.raises(DataError, match=r"a\.xml:object 0: class name 'bird' is not in"):
         load_voc(tmp_path, tmp_path, ["cat"])
 
 
@@ -207,7 +207,7 @@ def test_unknown_voc_class(tmp_path: Path):
 def test_zero_byte_and_corrupt_image(tmp_path: Path, content: bytes, message: str):
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / "bad.jpg").write_bytes(content)
-    with pytest.raises(DatasetError, match=rf"bad\.jpg: {message}"):
+    with pytest.raises(DataError, match=rf"bad\.jpg: {message}"):
         load_yolo(tmp_path / "images", class_names=["x"])
 
 
@@ -216,7 +216,7 @@ def test_corrupt_image_decode(tmp_path: Path):
 
     path = tmp_path / "bad.png"
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
-    with pytest.raises(DatasetError, match=r"bad\.png: cannot decode image"):
+    with pytest.raises(DataError, match=r"bad\.png: cannot decode image"):
         load_image(path)
 
 

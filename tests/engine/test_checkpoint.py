@@ -11,12 +11,12 @@ import torch
 from torch import nn
 
 from nanodet_plus.engine.checkpoint import (
-    CheckpointError,
     load_checkpoint,
     save_checkpoint,
     save_weights,
     set_rng_state,
 )
+from nanodet_plus.errors import CheckpointError, FileMissingError
 
 
 def test_checkpoint_round_trip_restores_rng(tmp_path: Path) -> None:
@@ -54,5 +54,5 @@ def test_weight_file_is_not_a_training_checkpoint(tmp_path: Path) -> None:
     assert list(stored["state_dict"]) == ["backbone.w"]
     with pytest.raises(CheckpointError, match="not a nanodet-plus training checkpoint"):
         load_checkpoint(path)
-    with pytest.raises(CheckpointError, match="not found"):
+    with pytest.raises(FileMissingError, match="not found"):
         load_checkpoint(tmp_path / "missing.ckpt")

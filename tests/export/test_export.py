@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from nanodet_plus.cli.main import main
-from nanodet_plus.export.errors import ExportError
+from nanodet_plus.errors import ExportError
 from nanodet_plus.export.exporter import ExportOptions, export_model
 from nanodet_plus.export.verify import image_batch
 from nanodet_plus.runtime.detector import Detector

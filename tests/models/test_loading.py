@@ -15,9 +15,9 @@ import torch
 
 from nanodet_plus.cli.main import main
 from nanodet_plus.config.loader import load_config, to_dict
+from nanodet_plus.errors import CheckpointError, FileMissingError
 from nanodet_plus.models.factory import build_model
 from nanodet_plus.models.loading import load_model
-from nanodet_plus.models.weights import WeightsError
 from nanodet_plus.runtime.detector import Detector
 
 SIZE = (320, 320)
@@ -124,7 +124,7 @@ def test_loader_rule_given_then_stored_then_inferred(reference_weights, referenc
 
 def test_loader_errors_are_one_line_naming_the_file(reference_weights, tmp_path):
     missing = tmp_path / "missing.pth"
-    with pytest.raises(WeightsError, match=f"weights file not found: {missing}") as info:
+    with pytest.raises(FileMissingError, match=f"weights file not found: {missing}") as info:
         load_model(missing)
     assert isinstance(info.value, FileNotFoundError)
     text = tmp_path / "notes.pth"
@@ -140,7 +140,7 @@ def test_loader_errors_are_one_line_naming_the_file(reference_weights, tmp_path)
         (reference_weights, "nanodet-plus-m-1.5x_320", f"{reference_weights} does not fit"),
     ]
     for path, config, message in cases:
-        with pytest.raises(WeightsError) as info:
+        with pytest.raises(CheckpointError) as info:
             load_model(path, config)
         assert message in str(info.value) and "\n" not in str(info.value)
     assert "the given config" in str(info.value)

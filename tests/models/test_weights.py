@@ -10,8 +10,9 @@ import torch
 import torchvision
 
 import nanodet_plus as nd
+from nanodet_plus.errors import CheckpointError
 from nanodet_plus.models import weights as weights_module
-from nanodet_plus.models.weights import WeightsError, load_imagenet_backbone, load_weights
+from nanodet_plus.models.weights import load_imagenet_backbone, load_weights
 
 
 @pytest.fixture()
@@ -96,7 +97,7 @@ def test_training_file_into_model_without_aux(reference_weights, reference_state
 
 def test_class_count_mismatch_strict_error(reference_weights):
     model = nd.build_model("nanodet-plus-m_320", num_classes=3)
-    with pytest.raises(WeightsError) as info:
+    with pytest.raises(CheckpointError) as info:
         load_weights(model, reference_weights)
     message = str(info.value)
     assert str(reference_weights) in message and "shape conflicts" in message
@@ -127,7 +128,8 @@ def test_missing_and_unexpected_keys_strict(model_m320, reference_state):
     state = dict(reference_state)
     del state["head.gfl_cls.3.bias"]
     state["head.extra.weight"] = torch.zeros(1)
-    with pytest.raises(WeightsError, match=r"1 missing keys \(head.gfl_cls.3.bias\).*1 unexpected"):
+    expected = r"1 missing keys \(head.gfl_cls.3.bias\).*1 unexpected"
+    with pytest.raises(CheckpointError, match=expected):
         load_weights(model_m320, {"state_dict": state})
     report = load_weights(model_m320, {"state_dict": state}, strict=False)
     assert report.missing == ["head.gfl_cls.3.bias"] and report.unexpected == ["head.extra.weight"]
@@ -139,16 +141,17 @@ def test_bad_files_give_one_line_errors(model_m320, tmp_path):
         load_weights(model_m320, missing)
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"this is not a checkpoint")
-    with pytest.raises(WeightsError, match=r"junk.pth: not a readable PyTorch checkpoint") as info:
+    with pytest.raises(CheckpointError,
+                       match=r"junk.pth: not a readable PyTorch checkpoint") as info:
         load_weights(model_m320, junk)
     assert "\n" not in str(info.value)
     other = tmp_path / "resnet.pth"
     torch.save({"layer1.weight": torch.zeros(2)}, other)
-    with pytest.raises(WeightsError, match=r"resnet.pth: not a NanoDet-Plus state dict"):
+    with pytest.raises(CheckpointError, match=r"resnet.pth: not a NanoDet-Plus state dict"):
         load_weights(model_m320, other)
     listed = tmp_path / "list.pth"
     torch.save([1, 2], listed)
-    with pytest.raises(WeightsError, match=r"list.pth: not a checkpoint"):
+    with pytest.raises(CheckpointError, match=r"list.pth: not a checkpoint"):
         load_weights(model_m320, listed)
 
 
@@ -181,7 +184,7 @@ def test_build_model_with_pretrained_path(torchvision_shufflenet_file):
 def test_imagenet_wrong_size_is_clear_error(torchvision_shufflenet_file):
     path, _ = torchvision_shufflenet_file
     model = nd.build_model("nanodet-plus-m-1.5x_320")
-    with pytest.raises(WeightsError, match=r"not ShuffleNetV2 1.5x weights"):
+    with pytest.raises(CheckpointError, match=r"not ShuffleNetV2 1.5x weights"):
         load_imagenet_backbone(model, path)
 
 
@@ -192,7 +195,7 @@ def test_imagenet_offline_message(model_m320, monkeypatch, tmp_path):
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
-    with pytest.raises(WeightsError) as info:
+    with pytest.raises(CheckpointError) as info:
         load_imagenet_backbone(model_m320, "imagenet")
     message = str(info.value)
     expected = tmp_path / "hub" / "checkpoints" / "shufflenetv2_x1-5666bf0f80.pth"
@@ -219,5 +222,5 @@ def test_infer_model_config_from_shapes():
     assert config.backbone.model_size == "1.5x" and config.neck.out_channels == 128
     rebuilt = nd.build_model(config)
     assert load_weights(rebuilt, model.state_dict()).loaded == 645
-    with pytest.raises(WeightsError, match="not a NanoDet-Plus state dict"):
+    with pytest.raises(CheckpointError, match="not a NanoDet-Plus state dict"):
         infer_model_config({"backbone.x": torch.zeros(1)}, "x.pth")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from nanodet_plus.data.preprocess import ImageReadError
+from nanodet_plus.errors import DataError
 from nanodet_plus.runtime.detector import Detector
 
 SIZES = ["320x320", "416x416", "480x320"]
@@ -89,7 +89,7 @@ def test_path_input_equals_array_input(reference_detector, samples_dir, test_ima
 def test_unreadable_and_missing_paths_name_the_file(reference_detector, tmp_path):
     corrupt = tmp_path / "broken.jpg"
     corrupt.write_bytes(b"not a jpeg at all")
-    with pytest.raises(ImageReadError, match=r"broken\.jpg"):
+    with pytest.raises(DataError, match=r"broken\.jpg"):
         reference_detector(corrupt)
     with pytest.raises(FileNotFoundError, match=r"absent\.png"):
         reference_detector(str(tmp_path / "absent.png"))

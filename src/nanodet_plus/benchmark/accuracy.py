@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from nanodet_plus.benchmark.latency import time_backend
-from nanodet_plus.export.errors import ExportError
+from nanodet_plus.errors import ExportError
 
 
 def evaluate_ap(backend: Any, data: Any) -> float:

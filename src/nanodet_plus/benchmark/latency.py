@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from nanodet_plus.export.errors import ExportError
+from nanodet_plus.errors import ExportError
 
 LOGGER = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from nanodet_plus.cli.main import CliError
+from nanodet_plus.errors import DataError, FileMissingError, UsageError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -76,22 +76,22 @@ def run(args: argparse.Namespace) -> int:
     unknown = [name for name in names if name not in BACKENDS]
     if unknown:
         known = ", ".join(BACKENDS)
-        raise CliError(f"unknown backend(s) {', '.join(unknown)}; choose from {known}")
+        raise UsageError(f"unknown backend(s) {', '.join(unknown)}; choose from {known}")
     if args.threads < 1 or args.runs < 1:
-        raise CliError("--threads and --runs must be at least 1")
+        raise UsageError("--threads and --runs must be at least 1")
     weights = Path(args.weights)
     if not weights.is_file():
-        raise CliError(f"{weights}: weights file not found")
+        raise FileMissingError(f"{weights}: weights file not found")
     extra_files: dict[str, Path] = {}
     for item in args.extra_onnx:
         name, sep, file = item.partition("=")
         if not sep or not Path(file).is_file():
-            raise CliError(f"--onnx expects NAME=FILE with an existing file, got '{item}'")
+            raise UsageError(f"--onnx expects NAME=FILE with an existing file, got '{item}'")
         extra_files[name] = Path(file)
     if args.image:
         image = cv2.imread(args.image, cv2.IMREAD_COLOR)
         if image is None:
-            raise CliError(f"{args.image}: cannot read image")
+            raise DataError(f"{args.image}: cannot read image")
     else:
         image = synthetic_image()
     input_size = tuple(args.imgsz) if args.imgsz else None

@@ -59,11 +59,11 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from nanodet_plus.cli.main import CliError
     from nanodet_plus.data.demo import EASY_STYLE, generate_demo_dataset
+    from nanodet_plus.errors import UsageError
 
     if args.images < 1:
-        raise CliError("--images must be at least 1")
+        raise UsageError("--images must be at least 1")
     val_images = args.val_images if args.val_images is not None else max(1, args.images // 4)
     start = time.perf_counter()
     config_path = generate_demo_dataset(args.out_dir, args.images, val_images, args.seed,
@@ -74,20 +74,17 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_preview(args: argparse.Namespace) -> int:
-    from nanodet_plus.cli.main import CliError
     from nanodet_plus.config.loader import load_config
     from nanodet_plus.data.dataset import DetectionDataset
-    from nanodet_plus.data.datasets import DatasetError, load_record_set
+    from nanodet_plus.data.datasets import load_record_set
     from nanodet_plus.data.preview import write_previews
+    from nanodet_plus.errors import UsageError
 
     config = load_config(args.config)
     dataset_config = getattr(config.data, args.split)
     if dataset_config is None:
-        raise CliError(f"the config has no data.{args.split} split")
-    try:
-        record_set = load_record_set(dataset_config, config.class_names)
-    except DatasetError as exc:
-        raise CliError(str(exc)) from None
+        raise UsageError(f"the config has no data.{args.split} split")
+    record_set = load_record_set(dataset_config, config.class_names)
     seed = config.train.seed if args.seed is None else args.seed
     dataset = DetectionDataset(record_set.records, config.data, train=args.split == "train",
                                seed=seed)

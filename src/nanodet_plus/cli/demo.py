@@ -98,6 +98,7 @@ def _precision_override() -> list[str]:
 def _train(out: Path, config_path: Path, overrides: list[str], force: bool,
            nproc: int = 1) -> Path:
     from nanodet_plus.engine.launch import train_local_processes
+    from nanodet_plus.utils.files import atomic_write_text
 
     run_dir = out / "train"
     weights = run_dir / "model_best.pth"
@@ -121,7 +122,7 @@ def _train(out: Path, config_path: Path, overrides: list[str], force: bool,
         raise KeyboardInterrupt
     if result.best_path != weights:
         shutil.copyfile(result.best_path, weights)
-    (run_dir / "done.json").write_text(json.dumps({
+    atomic_write_text(run_dir / "done.json", json.dumps({
         "best_mAP": result.best_metric, "epochs": result.epochs_completed,
         "steps": result.steps, "seconds": round(time.perf_counter() - start, 1),
     }, indent=2))
@@ -144,11 +145,11 @@ def run(args: argparse.Namespace) -> int:
 
     nproc = default_nproc() if args.nproc is None else args.nproc
     if nproc < 1 or DEMO_BATCH % nproc:
-        from nanodet_plus.cli.main import CliError
+        from nanodet_plus.errors import UsageError
 
         choices = ", ".join(str(n) for n in range(1, DEMO_BATCH + 1) if DEMO_BATCH % n == 0)
-        raise CliError(f"--nproc {nproc}: the demo batch of {DEMO_BATCH} images is split "
-                       f"between the processes, so --nproc must be one of {choices}")
+        raise UsageError(f"--nproc {nproc}: the demo batch of {DEMO_BATCH} images is split "
+                         f"between the processes, so --nproc must be one of {choices}")
     weights = _train(out, config_path, list(args.overrides), args.force, nproc)
 
     metrics_path = out / "val" / "metrics.json"

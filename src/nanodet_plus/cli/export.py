@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nanodet_plus.cli.main import CliError
+from nanodet_plus.errors import FileMissingError, UsageError
 
 FORMAT_CHOICES = ("onnx", "torchscript", "openvino", "ncnn", "mnn")
 
@@ -73,17 +73,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nanodet_plus.export.errors import ExportError
     from nanodet_plus.export.exporter import ExportOptions, export_model
-    from nanodet_plus.utils.optional import MissingDependencyError
 
     if args.format not in FORMAT_CHOICES:
-        raise CliError(
+        raise UsageError(
             f"unsupported export format '{args.format}'; choose one of {', '.join(FORMAT_CHOICES)}"
         )
     weights = Path(args.weights)
     if not weights.is_file():
-        raise CliError(f"{weights}: weights file not found")
+        raise FileMissingError(f"{weights}: weights file not found")
     options = ExportOptions(
         format=args.format,
         config=args.config,
@@ -100,10 +98,7 @@ def run(args: argparse.Namespace) -> int:
         output=args.output,
         verify_image=args.verify_image,
     )
-    try:
-        result = export_model(weights, options)
-    except (ExportError, MissingDependencyError) as exc:
-        raise CliError(str(exc)) from None
+    result = export_model(weights, options)
     width, height = result.meta.input_size
     print(f"exported {result.path} ({args.format}, {width}x{height}, "
           f"max difference to PyTorch {result.max_diff:.2e})")

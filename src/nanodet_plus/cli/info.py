@@ -11,7 +11,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from nanodet_plus.cli.main import CliError
+from nanodet_plus.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -43,20 +43,16 @@ def _load_model(source: str, num_classes: int | None):
     import nanodet_plus as nd
     from nanodet_plus.config.loader import load_config
     from nanodet_plus.models.loading import load_model
-    from nanodet_plus.models.weights import WeightsError
 
     path = Path(source).expanduser()
     if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
         config = load_config(source)
         return nd.build_model(config, num_classes), config.data.input_size, source
-    try:
-        loaded = load_model(path, aux=None)
-    except WeightsError as exc:
-        raise CliError(str(exc)) from None
+    loaded = load_model(path, aux=None)
     model = loaded.model
     origin = f"{path} ({loaded.report.layout}, {ORIGIN_NOTES[loaded.config_origin]})"
     if num_classes is not None and num_classes != model.num_classes:
-        raise CliError(f"{path} holds a {model.num_classes}-class model; drop --classes")
+        raise UsageError(f"{path} holds a {model.num_classes}-class model; drop --classes")
     return model, loaded.config.data.input_size, origin
 
 
@@ -73,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.imgsz:
         width, height = args.imgsz
         if width <= 0 or height <= 0 or width % 32 or height % 32:
-            raise CliError(f"--imgsz {width} {height}: width and height must be multiples of 32")
+            raise UsageError(f"--imgsz {width} {height}: width and height must be multiples of 32")
         input_size = (width, height)
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
     info = summarize(model, tuple(input_size))

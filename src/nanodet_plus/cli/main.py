@@ -30,10 +30,6 @@ SUBCOMMANDS = (
 )
 
 
-class CliError(NanoDetError):
-    """An error caused by the user's input; printed as one line without a traceback."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nanodet",
@@ -81,6 +77,8 @@ def _command_parser(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``nanodet`` command and return its exit status; a user error (a NanoDetError, or
+    an OS error about a missing file) is printed as one line and gives 1."""
     parser = build_parser()
     args = parse_args(parser, argv)
     setup_logging(getattr(args, "verbose", False))

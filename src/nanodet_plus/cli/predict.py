@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from nanodet_plus.cli.main import CliError
+from nanodet_plus.errors import DataError, UsageError
 from nanodet_plus.structures import Detections
+from nanodet_plus.utils.files import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -170,12 +171,9 @@ class RunWriter:
         encoded.tofile(str(target))
 
     def write_json(self) -> Path:
-        path = self.run_dir / "predictions.json"
-        tmp = path.with_suffix(".json.tmp")
         rows = ",\n".join(" " + json.dumps(record) for record in self.records)
-        tmp.write_text(f"[\n{rows}\n]\n" if rows else "[]\n")
-        os.replace(tmp, path)
-        return path
+        return atomic_write_text(self.run_dir / "predictions.json",
+                                 f"[\n{rows}\n]\n" if rows else "[]\n")
 
 
 def _summary(dets: Detections) -> str:
@@ -199,17 +197,17 @@ def _load_detector(args: argparse.Namespace):
     except FileNotFoundError:
         raise
     except (ValueError, TypeError, ImportError, RuntimeError) as exc:
-        raise CliError(str(exc).splitlines()[0]) from None
+        raise UsageError(str(exc).splitlines()[0]) from None
 
 
 def _image_batches(paths: list[Path], batch_size: int, bar) -> Iterator[list[tuple[Path, Any]]]:
-    from nanodet_plus.data.preprocess import ImageReadError, read_image
+    from nanodet_plus.data.preprocess import read_image
 
     batch: list[tuple[Path, Any]] = []
     for path in paths:
         try:
             batch.append((path, read_image(path)))
-        except (ImageReadError, FileNotFoundError) as exc:
+        except (DataError, FileNotFoundError) as exc:
             bar.update(1)
             logger.warning("skipped %s", exc)
             continue
@@ -273,7 +271,7 @@ def _predict_stream(
                         target = str(writer.run_dir / file_name)
                         video_writer = cv2.VideoWriter(target, fourcc, fps, (width, height))
                         if not video_writer.isOpened():
-                            raise CliError(f"{target}: cannot open a video writer (mp4v)")
+                            raise UsageError(f"{target}: cannot open a video writer (mp4v)")
                     video_writer.write(drawn)
                 viewer.show(drawn, 1)
                 frame_index += 1
@@ -291,12 +289,9 @@ def run(args: argparse.Namespace) -> int:
     from nanodet_plus.runtime.sources import resolve_source
     from nanodet_plus.utils.paths import increment_path
 
-    try:
-        source = resolve_source(args.source)
-    except FileNotFoundError as exc:
-        raise CliError(str(exc)) from None
+    source = resolve_source(args.source)
     if args.batch_size < 1:
-        raise CliError(f"--batch-size must be at least 1, got {args.batch_size}")
+        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
     detector = _load_detector(args)
     run_dir = increment_path(args.project, args.name, exist_ok=args.exist_ok)
     writer = RunWriter(run_dir, args.save_media)
@@ -316,7 +311,7 @@ def run(args: argparse.Namespace) -> int:
         if source.camera is not None:
             capture = cv2.VideoCapture(source.camera)
             if not capture.isOpened():
-                raise CliError(f"webcam {source.camera}: cannot be opened")
+                raise UsageError(f"webcam {source.camera}: cannot be opened")
             try:
                 _predict_stream(
                     detector, capture, f"webcam {source.camera}", f"webcam{source.camera}.mp4",

@@ -44,22 +44,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nanodet_plus.cli.main import CliError
-    from nanodet_plus.engine.checkpoint import CheckpointError
-    from nanodet_plus.engine.data import DataError
     from nanodet_plus.engine.trainer import train
-    from nanodet_plus.errors import TrainingError
+    from nanodet_plus.errors import UsageError
 
     config, overrides = args.config, list(args.overrides)
     if config is not None and "=" in config and args.resume:
         config, overrides = None, [config, *overrides]
     if config is None and not args.resume:
-        raise CliError("give a CONFIG (preset name or YAML file), or --resume PATH|auto")
+        raise UsageError("give a CONFIG (preset name or YAML file), or --resume PATH|auto")
     if config is not None and args.resume:
-        raise CliError("--resume continues with the checkpoint's config; give only key=value "
-                       "overrides (e.g. train.epochs=400), not a CONFIG")
+        raise UsageError("--resume continues with the checkpoint's config; give only key=value "
+                         "overrides (e.g. train.epochs=400), not a CONFIG")
     if args.nproc < 1:
-        raise CliError(f"--nproc must be at least 1, got {args.nproc}")
+        raise UsageError(f"--nproc must be at least 1, got {args.nproc}")
     kwargs = dict(config=config, overrides=overrides, resume=args.resume, weights=args.weights,
                   device=args.device, project=args.project, name=args.name,
                   check_data=not args.no_data_check)
@@ -71,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
                                            **kwargs)
         else:
             result = train(**kwargs)
-    except (TrainingError, DataError, CheckpointError, ValueError) as exc:
-        raise CliError(str(exc)) from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if result.stop_reason == "interrupted":
         print(f"interrupted; resume with: nanodet train --resume {result.last_checkpoint}")
         return 130

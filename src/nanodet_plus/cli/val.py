@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from nanodet_plus.cli.main import CliError
+from nanodet_plus.errors import FileMissingError, UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -53,18 +53,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _check_args(args: argparse.Namespace) -> None:
     if not 0.0 <= args.conf <= 1.0:
-        raise CliError(f"--conf {args.conf} must be between 0 and 1")
+        raise UsageError(f"--conf {args.conf} must be between 0 and 1")
     if args.batch < 1:
-        raise CliError(f"--batch {args.batch} must be at least 1")
+        raise UsageError(f"--batch {args.batch} must be at least 1")
     if args.max_images is not None and args.max_images < 1:
-        raise CliError(f"--max-images {args.max_images} must be at least 1")
+        raise UsageError(f"--max-images {args.max_images} must be at least 1")
     if args.imgsz is not None and (args.imgsz[0] % 32 or args.imgsz[1] % 32):
-        raise CliError(f"--imgsz {args.imgsz[0]} {args.imgsz[1]}: both must be multiples of 32")
+        raise UsageError(f"--imgsz {args.imgsz[0]} {args.imgsz[1]}: both must be multiples of 32")
 
 
 def run(args: argparse.Namespace) -> int:
     from nanodet_plus.config.loader import load_config
-    from nanodet_plus.data.datasets import DatasetError, load_record_set
+    from nanodet_plus.data.datasets import load_record_set
     from nanodet_plus.metrics.evaluator import evaluate
     from nanodet_plus.metrics.report import format_report
     from nanodet_plus.runtime.detector import Detector
@@ -74,25 +74,22 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, list(args.overrides))
     split = getattr(config.data, args.split)
     if split is None:
-        raise CliError(f"{args.config}: the config has no data.{args.split} dataset")
-    try:
-        record_set = load_record_set(split, config.class_names)
-    except DatasetError as exc:
-        raise CliError(str(exc)) from None
+        raise UsageError(f"{args.config}: the config has no data.{args.split} dataset")
+    record_set = load_record_set(split, config.class_names)
     class_names = list(config.class_names or record_set.class_names)
     records = record_set.records[: args.max_images] if args.max_images else record_set.records
     if not records:
-        raise CliError(f"{record_set.source}: the {args.split} split has no images")
+        raise UsageError(f"{record_set.source}: the {args.split} split has no images")
 
     weights = Path(args.weights)
     if not weights.exists():
-        raise FileNotFoundError(f"{weights}: weights not found")
+        raise FileMissingError(f"{weights}: weights not found")
     try:
         detector = Detector.from_file(weights, config=config, device=args.device)
     except (ValueError, TypeError, ImportError) as exc:
-        raise CliError(f"{weights}: {exc}") from None
+        raise UsageError(f"{weights}: {exc}") from None
     if detector.meta.num_classes != len(class_names):
-        raise CliError(
+        raise UsageError(
             f"{weights}: the model has {detector.meta.num_classes} classes but the dataset "
             f"has {len(class_names)} ({record_set.source})"
         )

@@ -16,7 +16,6 @@ import numpy as np
 
 from nanodet_plus.config.schema import Config, DatasetConfig
 from nanodet_plus.data.datasets import (
-    DatasetError,
     Issue,
     LoadReport,
     RecordSet,
@@ -25,6 +24,7 @@ from nanodet_plus.data.datasets import (
     read_image_size,
 )
 from nanodet_plus.data.datasets.base import IssueList, report_exception
+from nanodet_plus.errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +59,11 @@ class DataCheckReport(IssueList):
         return not self.errors
 
     def raise_for_errors(self) -> None:
-        """Raise :class:`DatasetError` naming the first errors (the trainer's start-up check)."""
+        """Raise :class:`DataError` naming the first errors (the trainer's start-up check)."""
         if self.errors:
             shown = "; ".join(str(i) for i in self.errors[:3])
             more = f" (and {len(self.errors) - 3} more)" if len(self.errors) > 3 else ""
-            raise DatasetError(
+            raise DataError(
                 f"{len(self.errors)} dataset error(s): {shown}{more}; run `nanodet data check`"
             )
 
@@ -104,7 +104,7 @@ def _check_images(records, report: LoadReport, decode: bool) -> None:
                 if decode:
                     image = load_image(record.path)
                     size = (image.shape[1], image.shape[0])
-            except DatasetError as exc:
+            except DataError as exc:
                 report_exception(report, record.path, exc)
                 size = None
             checked[record.path] = size
@@ -154,7 +154,7 @@ def read_split(
     split = LoadedSplit(name, dataset_config, None, LoadReport(strict=False))
     try:
         split.record_set = load_record_set(dataset_config, class_names, split.report)
-    except DatasetError as exc:
+    except DataError as exc:
         report_exception(split.report, split.source, exc)
     return split
 

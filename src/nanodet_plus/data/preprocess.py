@@ -17,7 +17,7 @@ import numpy as np
 
 from nanodet_plus.config.schema import BGR_MEAN, BGR_STD
 from nanodet_plus.data.transforms.geometry import resize_matrix
-from nanodet_plus.errors import NanoDetError
+from nanodet_plus.errors import DataError, FileMissingError, UsageError
 
 PAD_DIVISOR = 32
 
@@ -136,29 +136,25 @@ def preprocess(
 def as_bgr(image: np.ndarray) -> np.ndarray:
     """A 3-channel uint8 BGR view of ``image`` (gray and BGRA inputs are converted)."""
     if not isinstance(image, np.ndarray):
-        raise TypeError(f"expected a numpy image, got {type(image).__name__}")
+        raise UsageError(f"expected a numpy image, got {type(image).__name__}")
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if image.ndim == 3 and image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an HxWx3 BGR image, got shape {image.shape}")
+        raise UsageError(f"expected an HxWx3 BGR image, got shape {image.shape}")
     if image.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image, got {image.dtype}")
+        raise UsageError(f"expected a uint8 image, got {image.dtype}")
     return image
-
-
-class ImageReadError(NanoDetError, ValueError):
-    """An image file exists but cannot be decoded."""
 
 
 def read_image(path: str | Path) -> np.ndarray:
     """Decode an image file to BGR uint8; clear errors naming the file when missing or corrupt."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: image not found")
+        raise FileMissingError(f"{path}: image not found")
     data = np.fromfile(str(path), dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
-        raise ImageReadError(f"{path}: not a readable image")
+        raise DataError(f"{path}: not a readable image")
     return image

@@ -8,10 +8,7 @@ layout of the official released weights (reference-spec §15.1).
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,45 +16,18 @@ import numpy as np
 import torch
 
 from nanodet_plus import __version__
-from nanodet_plus.errors import NanoDetError
+from nanodet_plus.errors import CheckpointError, FileMissingError
+from nanodet_plus.utils.files import atomic_write
 
 CHECKPOINT_VERSION = 1
 AUX_PREFIXES = ("aux_fpn.", "aux_head.")
 
 
-class CheckpointError(NanoDetError, ValueError):
-    """A checkpoint file is missing, unreadable or not a training checkpoint."""
-
-
 def atomic_save(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(obj, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_copy(source: str | Path, path: str | Path) -> Path:
-    """Copy a file to a temporary name beside ``path``, then rename it into place."""
-    path = Path(path)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        shutil.copyfile(source, tmp_name)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
+    """``torch.save`` ``obj`` to ``path`` atomically, so a crash never leaves a torn checkpoint."""
+    with atomic_write(path, "wb") as stream:
+        torch.save(obj, stream)
+    return Path(path)
 
 
 def rng_state() -> dict:
@@ -115,7 +85,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Read a training checkpoint written by :func:`save_checkpoint` (weights-only)."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
+        raise FileMissingError(f"{path}: checkpoint not found")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:

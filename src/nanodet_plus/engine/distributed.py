@@ -10,6 +10,8 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from nanodet_plus.errors import UsageError
+
 logger = logging.getLogger(__name__)
 
 
@@ -39,12 +41,12 @@ def pick_device(preference: str, local_rank: int = 0) -> torch.device:
         preference = "cuda" if torch.cuda.is_available() else "cpu"
     if preference.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ValueError(f"device '{preference}' requested but CUDA is not available")
+            raise UsageError(f"device '{preference}' requested but CUDA is not available")
         if preference == "cuda":
             return torch.device("cuda", local_rank % torch.cuda.device_count())
         return torch.device(preference)
     if preference != "cpu":
-        raise ValueError(f"device '{preference}' is not auto, cpu, cuda or cuda:N")
+        raise UsageError(f"device '{preference}' is not auto, cpu, cuda or cuda:N")
     return torch.device("cpu")
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any
+
+from nanodet_plus.utils.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -18,16 +19,13 @@ CSV_COLUMNS = ("epoch", "step", "lr", *LOSS_TERMS, "num_pos", "mAP", "AP_50", "A
 
 
 def write_metrics_csv(history: list[dict[str, Any]], path: str | Path) -> Path:
-    """One row per epoch; metrics that were not measured that epoch stay empty."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="") as stream:
+    """One row per epoch, written atomically; metrics not measured that epoch stay empty."""
+    with atomic_write(path, "w", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in history:
             writer.writerow({key: _cell(row.get(key)) for key in CSV_COLUMNS})
-    os.replace(tmp, path)
-    return path
+    return Path(path)
 
 
 def _cell(value: Any) -> Any:

@@ -31,7 +31,6 @@ from nanodet_plus.config.validation import validate
 from nanodet_plus.data.datasets.base import RecordSet
 from nanodet_plus.data.loader import TrainBatch
 from nanodet_plus.engine.checkpoint import (
-    atomic_copy,
     load_checkpoint,
     save_checkpoint,
     save_weights,
@@ -53,8 +52,9 @@ from nanodet_plus.engine.logger import (
     write_metrics_csv,
 )
 from nanodet_plus.engine.optim import LRSchedule, build_optimizer
-from nanodet_plus.errors import TrainingError, UsageError
+from nanodet_plus.errors import FileMissingError, TrainingError, UsageError
 from nanodet_plus.models.detector import NanoDetPlus
+from nanodet_plus.utils.files import atomic_copy
 from nanodet_plus.utils.paths import increment_path
 
 logger = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def find_last_checkpoint(project: str | Path) -> Path:
     """The most recently written ``last.ckpt`` under ``project`` (for ``--resume auto``)."""
     candidates = sorted(Path(project).glob("*/last.ckpt"), key=lambda p: p.stat().st_mtime)
     if not candidates:
-        raise FileNotFoundError(f"--resume auto: no run with a last.ckpt under {project}")
+        raise FileMissingError(f"--resume auto: no run with a last.ckpt under {project}")
     return candidates[-1]
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from nanodet_plus import __version__
-from nanodet_plus.export.errors import ExportError
+from nanodet_plus.errors import ExportError
 from nanodet_plus.export.graph import (
     EndToEndGraph,
     EndToEndNmsGraph,

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nanodet_plus.export.errors import ExportError
+from nanodet_plus.errors import ExportError
 from nanodet_plus.export.onnx_export import (
     DEFAULT_OPSET,
     QUANT_OPSET,

@@ -13,8 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from nanodet_plus.export.errors import ExportError
-from nanodet_plus.utils.optional import MissingDependencyError
+from nanodet_plus.errors import ExportError, MissingDependencyError
 
 
 @contextlib.contextmanager

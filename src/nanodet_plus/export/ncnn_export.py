@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from nanodet_plus.export.errors import ExportError
+from nanodet_plus.errors import ExportError
 from nanodet_plus.export.onnx_export import quiet_tracing
 from nanodet_plus.model_meta import ModelMeta
 from nanodet_plus.utils.optional import require

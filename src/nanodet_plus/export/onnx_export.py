@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from nanodet_plus.export.errors import ExportError
+from nanodet_plus.errors import ExportError
 from nanodet_plus.model_meta import ModelMeta, set_onnx_meta
 from nanodet_plus.utils.optional import require
 

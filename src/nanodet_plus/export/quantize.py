@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from nanodet_plus.export.errors import ExportError
+from nanodet_plus.errors import ExportError
 from nanodet_plus.model_meta import ModelMeta, read_onnx_meta, set_onnx_meta
 from nanodet_plus.utils.optional import require
 

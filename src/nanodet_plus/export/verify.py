@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nanodet_plus.export.errors import ExportError
+from nanodet_plus.errors import ExportError, FileMissingError
 
 TOLERANCE = {"onnx": 1e-4, "torchscript": 1e-4, "openvino": 1e-4, "ncnn": 1e-3, "mnn": 1e-3}
 
@@ -50,7 +50,7 @@ def image_batch(
     else:
         bgr = cv2.imread(str(image), cv2.IMREAD_COLOR)
         if bgr is None:
-            raise FileNotFoundError(f"{image}: cannot read image")
+            raise FileMissingError(f"{image}: cannot read image")
     resized = cv2.resize(bgr, tuple(input_size), interpolation=cv2.INTER_LINEAR).astype(np.float32)
     normalised = (resized - np.float32(mean)) / np.float32(std)
     chw = normalised.transpose(2, 0, 1)

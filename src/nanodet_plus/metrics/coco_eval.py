@@ -12,14 +12,15 @@ import contextlib
 import io
 import json
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from nanodet_plus.errors import DataError, FileMissingError, MissingDependencyError, UsageError
 from nanodet_plus.structures import Detections, ImageRecord
+from nanodet_plus.utils.files import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -102,11 +103,11 @@ def _check_category_ids(
         return default_category_ids(len(class_names))
     ids = [int(i) for i in category_ids]
     if len(ids) != len(class_names):
-        raise ValueError(
+        raise UsageError(
             f"category_ids has {len(ids)} entries but there are {len(class_names)} class names"
         )
     if len(set(ids)) != len(ids):
-        raise ValueError(f"category_ids are not unique: {ids}")
+        raise UsageError(f"category_ids are not unique: {ids}")
     return ids
 
 
@@ -134,7 +135,7 @@ def build_coco_ground_truth(
     for record in records:
         image_id = int(record.image_id)
         if image_id in seen_image_ids:
-            raise ValueError(f"duplicate image_id {image_id} ({record.file_name})")
+            raise DataError(f"duplicate image_id {image_id} ({record.file_name})")
         seen_image_ids.add(image_id)
         images.append(
             {
@@ -146,7 +147,7 @@ def build_coco_ground_truth(
         )
         labels = np.asarray(record.labels, dtype=np.int64).reshape(-1)
         if labels.size and (labels.min() < 0 or labels.max() >= len(ids)):
-            raise ValueError(
+            raise DataError(
                 f"{record.file_name}: label {int(labels.max())} outside 0..{len(ids) - 1}"
             )
         xywh = _xyxy_to_xywh(record.boxes)
@@ -214,26 +215,9 @@ def detections_to_coco(
     return results
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``.
-
-    A crash never leaves a half-written file; permissions follow the umask like a plain write.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_results_json(path: str | Path, results: list[dict]) -> Path:
     """Write a COCO results list (compact JSON) atomically."""
-    return write_text_atomic(path, json.dumps(results, separators=(",", ":")))
+    return atomic_write_text(path, json.dumps(results, separators=(",", ":")))
 
 
 def _run_cocoeval(gt_dict: dict, results: list[dict], engine: str):
@@ -242,7 +226,7 @@ def _run_cocoeval(gt_dict: dict, results: list[dict], engine: str):
         try:
             from faster_coco_eval import COCO, COCOeval_faster
         except ImportError as exc:
-            raise ImportError(
+            raise MissingDependencyError(
                 "faster-coco-eval is required for evaluation: pip install faster-coco-eval"
             ) from exc
         coco_gt = COCO(gt_dict)
@@ -257,7 +241,9 @@ def _run_cocoeval(gt_dict: dict, results: list[dict], engine: str):
             from pycocotools.coco import COCO as PyCOCO
             from pycocotools.cocoeval import COCOeval
         except ImportError as exc:
-            raise ImportError("pycocotools is not installed: pip install pycocotools") from exc
+            raise MissingDependencyError(
+                "pycocotools is not installed: pip install pycocotools"
+            ) from exc
         with contextlib.redirect_stdout(io.StringIO()):
             coco_gt = PyCOCO()
             coco_gt.dataset = gt_dict
@@ -268,7 +254,7 @@ def _run_cocoeval(gt_dict: dict, results: list[dict], engine: str):
             evaluator.accumulate()
             evaluator.summarize()
         return evaluator
-    raise ValueError(f"unknown evaluation engine {engine!r}; choose one of {ENGINES}")
+    raise UsageError(f"unknown evaluation engine {engine!r}; choose one of {ENGINES}")
 
 
 def _class_ap(precision: np.ndarray, class_index: int, iou_index: int | None) -> float | None:
@@ -317,14 +303,14 @@ def load_coco_ground_truth(source: str | Path | dict, image_ids: Sequence[int]) 
         try:
             data = json.loads(path.read_text())
         except FileNotFoundError:
-            raise FileNotFoundError(f"{path}: COCO annotation file not found") from None
+            raise FileMissingError(f"{path}: COCO annotation file not found") from None
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc})") from None
+            raise DataError(f"{path}: not valid JSON ({exc})") from None
     wanted = set(image_ids)
     images = [image for image in data["images"] if int(image["id"]) in wanted]
     missing = wanted - {int(image["id"]) for image in images}
     if missing:
-        raise ValueError(f"{len(missing)} evaluated image ids are not in the annotation file")
+        raise DataError(f"{len(missing)} evaluated image ids are not in the annotation file")
     annotations = []
     for ann in data.get("annotations", []):
         if int(ann["image_id"]) not in wanted:
@@ -373,7 +359,7 @@ def coco_evaluate(
     No detections at all gives every statistic 0, as the official evaluator does.
     """
     if engine not in ENGINES:
-        raise ValueError(f"unknown evaluation engine {engine!r}; choose one of {ENGINES}")
+        raise UsageError(f"unknown evaluation engine {engine!r}; choose one of {ENGINES}")
     ids = _check_category_ids(class_names, category_ids)
     if gt_json is None:
         gt_dict = build_coco_ground_truth(records, class_names, ids)
@@ -383,7 +369,7 @@ def coco_evaluate(
         known = {int(c["id"]) for c in gt_dict["categories"]}
         unknown = [cid for cid in ids if cid not in known]
         if unknown:
-            raise ValueError(f"category ids {unknown} are not in the annotation file")
+            raise DataError(f"category ids {unknown} are not in the annotation file")
         num_gt = _count_json_gt(gt_dict, ids)
     results = detections_to_coco(records, detections, ids)
     if results_path is not None:

@@ -18,9 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from nanodet_plus.metrics.coco_eval import coco_evaluate, write_text_atomic
+from nanodet_plus.errors import UsageError
+from nanodet_plus.metrics.coco_eval import coco_evaluate
 from nanodet_plus.metrics.detection_metrics import confusion_matrix, precision_recall_f1
 from nanodet_plus.structures import Detections, ImageRecord
+from nanodet_plus.utils.files import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +78,7 @@ def make_predict_fn(
     elif callable(predictor):
         return predictor
     else:
-        raise TypeError(
+        raise UsageError(
             f"cannot evaluate a {type(predictor).__name__}: expected a Detector, a torch model "
             "or a function from a list of images to a list of Detections"
         )
@@ -184,7 +186,7 @@ def score_detections(
     }
     if out_path is None:
         return summary
-    write_text_atomic(out_path / "metrics.json", metrics_json(summary))
+    atomic_write_text(out_path / "metrics.json", metrics_json(summary))
     if plots:
         from nanodet_plus.metrics.plots import (
             plot_confusion_matrix,
@@ -238,7 +240,7 @@ def evaluate(
     with ``out_dir`` it is saved as ``metrics.json`` beside ``results.json`` and the figures.
     """
     if not records:
-        raise ValueError("no images to evaluate")
+        raise UsageError("no images to evaluate")
     predict_fn = make_predict_fn(
         predictor,
         config=config,

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from nanodet_plus.errors import MissingDependencyError
 from nanodet_plus.structures import Detections, ImageRecord
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,9 @@ def _new_figure(size: tuple[float, float]):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:
-        raise ImportError("matplotlib is required for plots: pip install matplotlib") from exc
+        raise MissingDependencyError(
+            "matplotlib is required for plots: pip install matplotlib"
+        ) from exc
     figure = Figure(figsize=size, dpi=100)
     FigureCanvasAgg(figure)
     return figure

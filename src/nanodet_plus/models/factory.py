@@ -11,6 +11,7 @@ from typing import Any
 from nanodet_plus.config.loader import load_config
 from nanodet_plus.config.schema import Config, ModelConfig
 from nanodet_plus.config.validation import validate_model
+from nanodet_plus.errors import UsageError
 from nanodet_plus.models.detector import NanoDetPlus
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def build_model(
     if aux is False:
         model_config = dataclasses.replace(model_config, aux_head=None)
     elif aux is True and model_config.aux_head is None:
-        raise ValueError("aux=True but the config has no aux_head section")
+        raise UsageError("aux=True but the config has no aux_head section")
     if pretrained is not None:
         model_config.backbone = dataclasses.replace(model_config.backbone, pretrained=pretrained)
     model = NanoDetPlus(model_config)

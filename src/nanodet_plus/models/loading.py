@@ -15,11 +15,11 @@ import torch
 
 from nanodet_plus.config.loader import load_config
 from nanodet_plus.config.schema import Config
+from nanodet_plus.errors import CheckpointError
 from nanodet_plus.models.detector import NanoDetPlus
 from nanodet_plus.models.factory import build_model
 from nanodet_plus.models.weights import (
     LoadReport,
-    WeightsError,
     apply_state_dict,
     extract_state_dict,
     infer_model_config,
@@ -58,14 +58,17 @@ def load_model(
 
     ``config`` (preset name, YAML path, dict or Config) fixes the architecture when given.
     ``aux=False`` leaves out the training-only AGM, ``None`` keeps it when the config has one,
-    ``True`` requires it. Every failure is a :class:`WeightsError` naming the file.
+    ``True`` requires it. A missing file raises :class:`FileMissingError`, any other failure a
+    :class:`CheckpointError`; both name the file.
     """
     path = Path(path).expanduser()
     checkpoint = read_checkpoint(path)
     state, layout, used_ema = nanodet_state_dict(checkpoint, path)
     resolved, origin = resolve_config(checkpoint, state, path, config)
     if aux is True and resolved.model.aux_head is None:
-        raise WeightsError(f"{path}: the model of {CONFIG_ORIGINS[origin]} has no AGM (aux_head)")
+        raise CheckpointError(
+            f"{path}: the model of {CONFIG_ORIGINS[origin]} has no AGM (aux_head)"
+        )
     model = build_model(resolved.model, aux=aux)
     hint = (f" The architecture came from {CONFIG_ORIGINS[origin]}; pass the config the "
             "weights were trained with.")
@@ -81,10 +84,10 @@ def nanodet_state_dict(
     any other file is refused as not a NanoDet-Plus checkpoint."""
     try:
         state, layout, used_ema = extract_state_dict(checkpoint, source=str(path))
-    except WeightsError:
+    except CheckpointError:
         state, layout, used_ema = {}, "", False
     if HEAD_KEY not in state:
-        raise WeightsError(
+        raise CheckpointError(
             f"{path}: not a NanoDet-Plus checkpoint (no '{HEAD_KEY}' weights); {CHECKPOINT_HINT}"
         )
     return state, layout, used_ema
@@ -118,7 +121,7 @@ def fit_class_count(config: Config, head_weight: torch.Tensor, path: Path) -> No
     reg_max = config.model.head.reg_max
     num_classes = channels - 4 * (reg_max + 1)
     if num_classes < 1:
-        raise WeightsError(
+        raise CheckpointError(
             f"{path}: the head has {channels} output channels, too few for reg_max {reg_max}; "
             "pass the config the weights were trained with"
         )

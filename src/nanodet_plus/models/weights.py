@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nanodet_plus.errors import NanoDetError
+from nanodet_plus.errors import CheckpointError, FileMissingError
 from nanodet_plus.models.detector import is_training_only_key
 
 logger = logging.getLogger(__name__)
@@ -34,14 +34,6 @@ IMAGENET_URLS = {
     "2.0x": "https://download.pytorch.org/models/shufflenetv2_x2_0-8be3c8ee.pth",
 }
 STRICT_HINT = " Use strict=False to load what fits (e.g. fine-tuning with another class count)."
-
-
-class WeightsError(NanoDetError, ValueError):
-    """A weights file cannot be read or does not fit the model; the message names the file."""
-
-
-class WeightsNotFoundError(WeightsError, FileNotFoundError):
-    """The weights file does not exist (also a ``FileNotFoundError``, as callers expect)."""
 
 
 @dataclass
@@ -97,16 +89,18 @@ def read_checkpoint(path: str | Path) -> dict:
     """``torch.load(weights_only=True)`` with one-line errors naming the file."""
     path = Path(path).expanduser()
     if not path.exists():
-        raise WeightsNotFoundError(f"weights file not found: {path}")
+        raise FileMissingError(f"weights file not found: {path}")
     if not path.is_file():
-        raise WeightsError(f"{path}: not a file")
+        raise CheckpointError(f"{path}: not a file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"{path}: not a readable PyTorch checkpoint ({reason})") from None
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({reason})") from None
     if not isinstance(obj, Mapping):
-        raise WeightsError(f"{path}: not a checkpoint (holds a {type(obj).__name__}, not a dict)")
+        raise CheckpointError(
+            f"{path}: not a checkpoint (holds a {type(obj).__name__}, not a dict)"
+        )
     return dict(obj)
 
 
@@ -134,7 +128,7 @@ def extract_state_dict(
         state, layout = dict(checkpoint), "state dict"
     else:
         keys = ", ".join(map(str, list(checkpoint)[:6]))
-        raise WeightsError(f"{source}: no state dict found (top-level keys: {keys})")
+        raise CheckpointError(f"{source}: no state dict found (top-level keys: {keys})")
     state = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     if any(k.startswith("module.") for k in state):
         state = _strip_prefix(state, "module.")
@@ -151,7 +145,7 @@ def extract_state_dict(
     if any(k.startswith("module.") for k in state):
         state = _strip_prefix(state, "module.")
     if not any(k.startswith(MODEL_PREFIXES) for k in state):
-        raise WeightsError(
+        raise CheckpointError(
             f"{source}: not a NanoDet-Plus state dict (first keys: {_first(list(state), 3)})"
         )
     return state, layout, used_ema
@@ -165,7 +159,7 @@ def load_weights(
 ) -> LoadReport:
     """Load a checkpoint into ``model`` by key name and return what happened.
 
-    ``strict=True`` raises :class:`WeightsError` on missing, unexpected or shape-conflicting
+    ``strict=True`` raises :class:`CheckpointError` on missing, unexpected or shape-conflicting
     keys (a deploy file's absent aux keys are fine). ``strict=False`` loads what fits: tensors
     whose shape differs (e.g. another class count) keep the model's fresh initialisation.
     """
@@ -219,7 +213,7 @@ def apply_state_dict(
         k for k in own if k not in state and not (report.kept_aux and is_training_only_key(k))
     ]
     if strict and (report.missing or report.unexpected or report.shape_mismatch):
-        raise WeightsError(_mismatch_message(source, report) + mismatch_hint)
+        raise CheckpointError(_mismatch_message(source, report) + mismatch_hint)
     model.load_state_dict(to_load, strict=False)
     report.loaded = len(to_load)
     if report.kept_aux:
@@ -276,7 +270,7 @@ def load_imagenet_backbone(model: nn.Module, source: str | Path = "imagenet") ->
     model_size = getattr(backbone, "model_size", None)
     if str(source) == "imagenet":
         if model_size not in IMAGENET_URLS:
-            raise WeightsError(f"no ImageNet weights for ShuffleNetV2 size {model_size}")
+            raise CheckpointError(f"no ImageNet weights for ShuffleNetV2 size {model_size}")
         cached = imagenet_cache_path(model_size)
         if cached.is_file():
             state = read_checkpoint(cached)
@@ -285,7 +279,7 @@ def load_imagenet_backbone(model: nn.Module, source: str | Path = "imagenet") ->
             try:
                 state = _download_imagenet(model_size)
             except OSError as exc:
-                raise WeightsError(
+                raise CheckpointError(
                     f"cannot download the ImageNet ShuffleNetV2 {model_size} weights ({exc}); "
                     f"offline, put {cached.name} (from {IMAGENET_URLS[model_size]}) at {cached}, "
                     "or set model.backbone.pretrained to a local file path"
@@ -308,7 +302,7 @@ def load_imagenet_backbone(model: nn.Module, source: str | Path = "imagenet") ->
         if k in own and isinstance(v, torch.Tensor) and tuple(v.shape) != tuple(own[k].shape)
     ]
     if conflicts or not usable:
-        raise WeightsError(
+        raise CheckpointError(
             f"{origin}: not ShuffleNetV2 {model_size} weights "
             f"({len(usable)} usable tensors; shape conflicts: {_first(conflicts, 3) or 'none'})"
         )
@@ -334,9 +328,11 @@ def infer_model_config(state: Mapping[str, torch.Tensor], source: str = "weights
         head_out, head_in = state["head.gfl_cls.0.weight"].shape[:2]
         reduce = [state[f"fpn.reduce_layers.{i}.conv.weight"].shape for i in range(3)]
     except KeyError as exc:
-        raise WeightsError(f"{source}: not a NanoDet-Plus state dict (no {exc.args[0]})") from None
+        raise CheckpointError(
+            f"{source}: not a NanoDet-Plus state dict (no {exc.args[0]})"
+        ) from None
     if branch not in _BRANCH_TO_SIZE:
-        raise WeightsError(f"{source}: unknown ShuffleNetV2 width (stage2 branch {branch})")
+        raise CheckpointError(f"{source}: unknown ShuffleNetV2 width (stage2 branch {branch})")
     config = ModelConfig(num_classes=int(head_out) - 4 * bins)
     config.backbone.model_size = _BRANCH_TO_SIZE[branch]
     config.neck.in_channels = tuple(int(shape[1]) for shape in reduce)

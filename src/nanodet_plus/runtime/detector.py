@@ -11,6 +11,7 @@ import numpy as np
 from torch import nn
 
 from nanodet_plus.data.preprocess import PreparedBatch, preprocess, read_image
+from nanodet_plus.errors import UsageError
 from nanodet_plus.model_meta import ModelMeta
 from nanodet_plus.postprocess import postprocess
 from nanodet_plus.runtime.base import Backend
@@ -50,7 +51,7 @@ class Detector:
 
             model_or_backend = TorchBackend(model_or_backend, device=device, fuse=fuse)
         if not hasattr(model_or_backend, "infer") or not hasattr(model_or_backend, "meta"):
-            raise TypeError(
+            raise UsageError(
                 f"expected a torch model or a Backend, got {type(model_or_backend).__name__}"
             )
         self.backend: Backend = model_or_backend
@@ -59,14 +60,14 @@ class Detector:
             (int(input_size[0]), int(input_size[1])) if input_size else tuple(meta.input_size)
         )
         if meta.fixed_shape and self.input_size != tuple(meta.input_size):
-            raise ValueError(
+            raise UsageError(
                 f"this {getattr(self.backend, 'name', 'model')} model has a fixed input size "
                 f"{tuple(meta.input_size)}; got input_size {self.input_size}"
             )
         self.keep_ratio = meta.keep_ratio if keep_ratio is None else bool(keep_ratio)
         names = list(class_names) if class_names is not None else meta.class_names
         if names is not None and len(names) != meta.num_classes:
-            raise ValueError(
+            raise UsageError(
                 f"{len(names)} class names given for a model with {meta.num_classes} classes"
             )
         self.class_names: list[str] | None = names

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from nanodet_plus.errors import CheckpointError, FileMissingError
 from nanodet_plus.model_meta import ModelMeta, read_sidecar, sidecar_path, to_flat
 from nanodet_plus.utils.optional import require
 
@@ -22,11 +23,11 @@ class MnnBackend:
         mnn = require("MNN", "mnn")
         self.path = Path(path)
         if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: no such MNN file")
+            raise FileMissingError(f"{self.path}: no such MNN file")
         meta = meta or read_sidecar(self.path)
         if meta is None:
-            raise ValueError(f"{self.path}: metadata {sidecar_path(self.path)} not found; "
-                             "export with 'nanodet export --format mnn'")
+            raise CheckpointError(f"{self.path}: metadata {sidecar_path(self.path)} not found; "
+                                  "export with 'nanodet export --format mnn'")
         self.meta = meta
         self._expr = mnn.expr
         config = {"backend": "CPU", "precision": "high", "numThread": int(threads or 1)}

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from nanodet_plus.errors import CheckpointError, FileMissingError
 from nanodet_plus.model_meta import ModelMeta, read_sidecar, sidecar_path, to_flat
 from nanodet_plus.utils.optional import require
 
@@ -19,7 +20,7 @@ def param_blob_names(param_path: Path) -> tuple[list[str], list[str]]:
     """Input blob names (``Input`` layers) and output blob names (consumed by no layer)."""
     lines = param_path.read_text().splitlines()
     if not lines or lines[0].strip() != "7767517":
-        raise ValueError(f"{param_path}: not an ncnn param file")
+        raise CheckpointError(f"{param_path}: not an ncnn param file")
     inputs: list[str] = []
     produced: list[str] = []
     consumed: set[str] = set()
@@ -51,11 +52,11 @@ class NcnnBackend:
         bin_path = self.path.with_suffix(".bin")
         for file in (self.path, bin_path):
             if not file.is_file():
-                raise FileNotFoundError(f"{file}: ncnn model file not found")
+                raise FileMissingError(f"{file}: ncnn model file not found")
         meta = meta or read_sidecar(self.path)
         if meta is None:
-            raise ValueError(f"{self.path}: metadata {sidecar_path(self.path)} not found; "
-                             "export with 'nanodet export --format ncnn'")
+            raise CheckpointError(f"{self.path}: metadata {sidecar_path(self.path)} not found; "
+                                  "export with 'nanodet export --format ncnn'")
         self.meta = meta
         self._ncnn = ncnn
         self.net = ncnn.Net()
@@ -67,7 +68,7 @@ class NcnnBackend:
         if threads:
             self.net.opt.num_threads = int(threads)
         if self.net.load_param(str(self.path)) != 0 or self.net.load_model(str(bin_path)) != 0:
-            raise ValueError(f"{self.path}: ncnn could not load the model")
+            raise CheckpointError(f"{self.path}: ncnn could not load the model")
         self.input_names, self.output_names = param_blob_names(self.path)
         self.output_names.sort(key=lambda name: int(name[3:]) if name[3:].isdigit() else 0)
 

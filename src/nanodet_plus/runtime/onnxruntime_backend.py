@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from nanodet_plus.errors import FileMissingError
 from nanodet_plus.model_meta import ModelMeta, fallback_meta, meta_from_props, to_flat
 from nanodet_plus.utils.optional import require
 
@@ -34,7 +35,7 @@ class OnnxRuntimeBackend:
         ort = require("onnxruntime", "onnx")
         self.path = Path(path)
         if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: no such ONNX file")
+            raise FileMissingError(f"{self.path}: no such ONNX file")
         options = ort.SessionOptions()
         options.log_severity_level = 3
         if threads:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from nanodet_plus.errors import FileMissingError, UsageError
 from nanodet_plus.model_meta import (
     ModelMeta,
     fallback_meta,
@@ -50,9 +51,9 @@ class OpenVinoBackend:
         ov = require("openvino", "openvino")
         self.path = Path(path)
         if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: no such OpenVINO model")
+            raise FileMissingError(f"{self.path}: no such OpenVINO model")
         if precision not in ("f32", "bf16", "f16"):
-            raise ValueError(f"OpenVINO precision must be f32, bf16 or f16, got '{precision}'")
+            raise UsageError(f"OpenVINO precision must be f32, bf16 or f16, got '{precision}'")
         core = ov.Core()
         model = core.read_model(str(self.path))
         properties: dict[str, Any] = {"INFERENCE_PRECISION_HINT": precision}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nanodet_plus.errors import FileMissingError, UsageError
 from nanodet_plus.runtime.base import Backend
 
 BackendFactory = Callable[..., Backend]
@@ -69,21 +70,21 @@ def format_for_path(path: str | Path) -> str:
         if suffix in entry.suffixes:
             return name
     known = ", ".join(sorted({s for e in _REGISTRY.values() for s in e.suffixes}))
-    raise ValueError(f"{path}: unknown model format {suffix or '(no suffix)'!r}; known: {known}")
+    raise UsageError(f"{path}: unknown model format {suffix or '(no suffix)'!r}; known: {known}")
 
 
 def get_factory(name: str) -> BackendFactory:
     """The factory of format ``name``, importing its built-in module on first use."""
     entry = _REGISTRY.get(name)
     if entry is None:
-        raise ValueError(f"unknown backend {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+        raise UsageError(f"unknown backend {name!r}; known: {', '.join(sorted(_REGISTRY))}")
     if entry.factory is None:
         module_name = f"nanodet_plus.runtime.{name}_backend"
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name == module_name:
-                raise ValueError(f"backend {name!r} is not available in this install") from None
+                raise UsageError(f"backend {name!r} is not available in this install") from None
             raise
         entry = _REGISTRY[name]
         if entry.factory is None:
@@ -98,5 +99,5 @@ def load_backend(path: str | Path, format: str | None = None, **options: Any) ->
     """Open the model file at ``path`` with the backend of ``format`` (default: by suffix)."""
     path = Path(path).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"{path}: model file not found")
+        raise FileMissingError(f"{path}: model file not found")
     return get_factory(format or format_for_path(path))(path, **options)

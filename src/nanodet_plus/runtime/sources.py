@@ -6,6 +6,8 @@ import glob
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nanodet_plus.errors import FileMissingError
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".jfif"})
 VIDEO_SUFFIXES = frozenset(
     {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
@@ -41,7 +43,7 @@ def resolve_source(text: str) -> MediaSource:
 
     A file named explicitly is taken as an image unless its suffix is a video suffix, so
     unusual image suffixes still reach the decoder (and its clear error). Folders and globs
-    keep only known image and video suffixes. Raises FileNotFoundError when nothing matches.
+    keep only known image and video suffixes. Raises :class:`FileMissingError` when nothing matches.
     """
     if text.isdigit() and not Path(text).exists():
         return MediaSource(camera=int(text))
@@ -53,12 +55,12 @@ def resolve_source(text: str) -> MediaSource:
     if path.is_dir():
         source = _split_media([p for p in path.iterdir() if p.is_file()])
         if not len(source):
-            raise FileNotFoundError(f"{path}: folder holds no images or videos")
+            raise FileMissingError(f"{path}: folder holds no images or videos")
         return source
     if _GLOB_CHARS & set(text):
         matches = [Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file()]
         source = _split_media(matches)
         if not len(source):
-            raise FileNotFoundError(f"{text}: pattern matches no images or videos")
+            raise FileMissingError(f"{text}: pattern matches no images or videos")
         return source
-    raise FileNotFoundError(f"{path}: no such file or folder")
+    raise FileMissingError(f"{path}: no such file or folder")

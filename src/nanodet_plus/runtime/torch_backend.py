@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from nanodet_plus.config.schema import Config
+from nanodet_plus.errors import UsageError
 from nanodet_plus.model_meta import ModelMeta
 
 logger = logging.getLogger(__name__)
@@ -22,14 +23,14 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     resolved = torch.device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
+        raise UsageError(f"device {device!r} requested but CUDA is not available")
     return resolved
 
 
 def _head_of(model: nn.Module) -> nn.Module:
     head = getattr(model, "head", None)
     if head is None or not hasattr(head, "num_classes"):
-        raise TypeError(f"{type(model).__name__} has no NanoDet-Plus head (model.head)")
+        raise UsageError(f"{type(model).__name__} has no NanoDet-Plus head (model.head)")
     return head
 
 

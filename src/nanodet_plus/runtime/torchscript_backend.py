@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nanodet_plus.errors import CheckpointError, FileMissingError
 from nanodet_plus.model_meta import TORCHSCRIPT_META_FILE, ModelMeta, meta_from_dict, to_flat
 
 
@@ -23,7 +24,7 @@ class TorchScriptBackend:
     ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: no such TorchScript file")
+            raise FileMissingError(f"{self.path}: no such TorchScript file")
         extra = {TORCHSCRIPT_META_FILE: ""}
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r"`torch\.jit\..*` is deprecated")
@@ -32,13 +33,13 @@ class TorchScriptBackend:
                     str(self.path), map_location="cpu", _extra_files=extra
                 )
             except RuntimeError as exc:
-                raise ValueError(f"{self.path}: not a TorchScript file ({exc})") from None
+                raise CheckpointError(f"{self.path}: not a TorchScript file ({exc})") from None
         self.module.eval()
         self.threads = threads
         if meta is None:
             if not extra[TORCHSCRIPT_META_FILE]:
-                raise ValueError(f"{self.path}: no nanodet-plus metadata; export it with "
-                                 "'nanodet export --format torchscript'")
+                raise CheckpointError(f"{self.path}: no nanodet-plus metadata; export it with "
+                                      "'nanodet export --format torchscript'")
             meta = meta_from_dict(json.loads(extra[TORCHSCRIPT_META_FILE]))
         self.meta = meta
 

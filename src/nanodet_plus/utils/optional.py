@@ -6,11 +6,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from nanodet_plus.errors import NanoDetError
-
-
-class MissingDependencyError(NanoDetError, ImportError):
-    """An optional runtime package is not installed; the message names the pip extra."""
+from nanodet_plus.errors import MissingDependencyError
 
 
 def require(module: str, extra: str) -> ModuleType:

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 from nanodet_plus.config.schema import DatasetConfig
 from nanodet_plus.data.datasets.base import (
-    DatasetError,
     Issue,
     LoadReport,
     RecordSet,
@@ -16,10 +15,10 @@ from nanodet_plus.data.datasets.base import (
 from nanodet_plus.data.datasets.coco import load_coco
 from nanodet_plus.data.datasets.voc import load_voc
 from nanodet_plus.data.datasets.yolo import load_yolo
+from nanodet_plus.errors import DataError
 from nanodet_plus.structures import ImageRecord
 
 __all__ = [
-    "DatasetError",
     "Issue",
     "LoadReport",
     "RecordSet",
@@ -40,7 +39,7 @@ def load_record_set(
 ) -> RecordSet:
     """Read one split in whichever format its config names.
 
-    ``report=None`` is strict: the first problem that is an error raises :class:`DatasetError`.
+    ``report=None`` is strict: the first problem that is an error raises :class:`DataError`.
     Pass ``LoadReport(strict=False)`` to collect every problem instead (``data check``).
     """
     report = report if report is not None else LoadReport()
@@ -52,7 +51,7 @@ def load_record_set(
                         dataset_config.use_difficult, report)
     if fmt == "yolo":
         return load_yolo(dataset_config.img_path, dataset_config.ann_path, class_names, report)
-    raise DatasetError(f"unknown dataset format '{fmt}' (expected coco, voc or yolo)")
+    raise DataError(f"unknown dataset format '{fmt}' (expected coco, voc or yolo)")
 
 
 def load_records(

@@ -4,7 +4,7 @@ Every reader (COCO, VOC, YOLO) turns its files into :class:`ImageRecord` objects
 :func:`make_record`, so the three formats obey one set of rules: boxes outside the image are
 clipped (warning), boxes under 1 px after clipping are dropped (warning), non-finite coordinates
 and unknown classes are errors. Readers report problems to a :class:`LoadReport`; in strict mode
-(training) the first error raises :class:`DatasetError`, in collecting mode (``data check``) all
+(training) the first error raises :class:`DataError`, in collecting mode (``data check``) all
 problems are gathered.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nanodet_plus.errors import NanoDetError
+from nanodet_plus.errors import DataError
 from nanodet_plus.structures import ImageRecord
 
 logger = logging.getLogger(__name__)
@@ -26,10 +26,6 @@ logger = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MIN_BOX_SIZE = 1.0
 CLIP_TOLERANCE = 0.01  # px; rounding of normalised YOLO coordinates is not worth a warning
-
-
-class DatasetError(NanoDetError, ValueError):
-    """A dataset file is missing or malformed; the message names the file and the problem."""
 
 
 @dataclass
@@ -72,7 +68,7 @@ class LoadReport(IssueList):
         """Record an error; raise it at once in strict mode."""
         issue = Issue("error", kind, str(file), str(where), message)
         if self.strict:
-            raise DatasetError(str(issue))
+            raise DataError(str(issue))
         self.issues.append(issue)
 
     def warn(self, kind: str, file: str | Path, message: str, where: str | int = "") -> None:
@@ -83,8 +79,8 @@ class LoadReport(IssueList):
         return sum(1 for i in self.issues if i.kind == kind)
 
 
-def report_exception(report: LoadReport, file: str | Path, exc: DatasetError) -> None:
-    """Record a :class:`DatasetError` that made a whole file unreadable (collecting mode)."""
+def report_exception(report: LoadReport, file: str | Path, exc: DataError) -> None:
+    """Record a :class:`DataError` that made a whole file unreadable (collecting mode)."""
     message = str(exc)
     prefix = str(file)
     if message.startswith(prefix):
@@ -116,15 +112,15 @@ def read_image_size(path: str | Path) -> tuple[int, int]:
     """``(width, height)`` from the file header without decoding the pixels.
 
     PNG, JPEG, BMP and GIF headers are parsed directly; other formats are decoded with OpenCV.
-    Raises :class:`DatasetError` for a missing, empty or unreadable file.
+    Raises :class:`DataError` for a missing, empty or unreadable file.
     """
     path = Path(path)
     if not path.is_file():
-        raise DatasetError(f"{path}: image file not found")
+        raise DataError(f"{path}: image file not found")
     with path.open("rb") as handle:
         head = handle.read(64 * 1024)
     if not head:
-        raise DatasetError(f"{path}: image file is empty (0 bytes)")
+        raise DataError(f"{path}: image file is empty (0 bytes)")
     size: tuple[int, int] | None = None
     if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24:
         size = struct.unpack(">II", head[16:24])
@@ -141,23 +137,23 @@ def read_image_size(path: str | Path) -> tuple[int, int]:
         image = load_image(path)
         size = (image.shape[1], image.shape[0])
     if size is None or size[0] <= 0 or size[1] <= 0:
-        raise DatasetError(f"{path}: corrupt image header (cannot read its size)")
+        raise DataError(f"{path}: corrupt image header (cannot read its size)")
     return int(size[0]), int(size[1])
 
 
 def load_image(path: str | Path) -> np.ndarray:
-    """Decode an image as BGR uint8 ``[H, W, 3]``; :class:`DatasetError` if it cannot be read."""
+    """Decode an image as BGR uint8 ``[H, W, 3]``; :class:`DataError` if it cannot be read."""
     import cv2
 
     path = Path(path)
     if not path.is_file():
-        raise DatasetError(f"{path}: image file not found")
+        raise DataError(f"{path}: image file not found")
     data = np.fromfile(str(path), dtype=np.uint8)
     if data.size == 0:
-        raise DatasetError(f"{path}: image file is empty (0 bytes)")
+        raise DataError(f"{path}: image file is empty (0 bytes)")
     image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if image is None:
-        raise DatasetError(f"{path}: cannot decode image (corrupt or unsupported format)")
+        raise DataError(f"{path}: cannot decode image (corrupt or unsupported format)")
     return image
 
 

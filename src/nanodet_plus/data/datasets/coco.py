@@ -15,40 +15,40 @@ from pathlib import Path
 import numpy as np
 
 from nanodet_plus.data.datasets.base import (
-    DatasetError,
     LoadReport,
     RecordSet,
     check_class_names,
     clean_boxes,
 )
+from nanodet_plus.errors import DataError
 from nanodet_plus.structures import ImageRecord
 
 
 def _read_json(path: Path) -> dict:
     if not path.is_file():
-        raise DatasetError(f"{path}: annotation file not found")
+        raise DataError(f"{path}: annotation file not found")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise DatasetError(
+        raise DataError(
             f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
     except UnicodeDecodeError:
-        raise DatasetError(f"{path}: not a UTF-8 text file") from None
+        raise DataError(f"{path}: not a UTF-8 text file") from None
     if not isinstance(data, dict):
-        raise DatasetError(f"{path}: the top level must be an object with 'images'")
+        raise DataError(f"{path}: the top level must be an object with 'images'")
     for key in ("images", "categories"):
         if not isinstance(data.get(key), list):
-            raise DatasetError(f"{path}: missing or invalid '{key}' list")
+            raise DataError(f"{path}: missing or invalid '{key}' list")
     if not isinstance(data.get("annotations", []), list):
-        raise DatasetError(f"{path}: 'annotations' must be a list")
+        raise DataError(f"{path}: 'annotations' must be a list")
     return data
 
 
 def _int_field(entry: dict, key: str, path: Path, where: str) -> int:
     value = entry.get(key)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise DatasetError(f"{path}:{where}: field '{key}' must be an integer, got {value!r}")
+        raise DataError(f"{path}:{where}: field '{key}' must be an integer, got {value!r}")
     return value
 
 
@@ -97,9 +97,9 @@ def _read_images(images: list, ann_path: Path, report: LoadReport) -> _Images:
         width = _int_field(image, "width", ann_path, where)
         height = _int_field(image, "height", ann_path, where)
         if width <= 0 or height <= 0:
-            raise DatasetError(f"{ann_path}:{where}: image size {width}x{height} is not positive")
+            raise DataError(f"{ann_path}:{where}: image size {width}x{height} is not positive")
         if not isinstance(image.get("file_name"), str):
-            raise DatasetError(f"{ann_path}:{where}: missing 'file_name'")
+            raise DataError(f"{ann_path}:{where}: missing 'file_name'")
         if image_id in result.slot_of:
             report.error("duplicate-id", ann_path, f"image id {image_id} appears twice", where)
             continue

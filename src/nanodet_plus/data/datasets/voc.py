@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nanodet_plus.data.datasets.base import (
-    DatasetError,
     LoadReport,
     RecordSet,
     make_record,
     report_exception,
 )
+from nanodet_plus.errors import DataError
 
 
 def _text(node: ET.Element, tag: str) -> str | None:
@@ -31,11 +31,11 @@ def _text(node: ET.Element, tag: str) -> str | None:
 def _number(node: ET.Element, tag: str, file: Path, where: str) -> float:
     text = _text(node, tag)
     if text is None:
-        raise DatasetError(f"{file}:{where}: missing <{tag}>")
+        raise DataError(f"{file}:{where}: missing <{tag}>")
     try:
         return float(text)
     except ValueError:
-        raise DatasetError(f"{file}:{where}: <{tag}> is not a number: {text!r}") from None
+        raise DataError(f"{file}:{where}: <{tag}> is not a number: {text!r}") from None
 
 
 def _parse_file(
@@ -49,17 +49,17 @@ def _parse_file(
     try:
         root = ET.parse(xml_file).getroot()
     except ET.ParseError as exc:
-        raise DatasetError(f"{xml_file}: not valid XML ({exc})") from None
+        raise DataError(f"{xml_file}: not valid XML ({exc})") from None
     file_name = _text(root, "filename")
     if not file_name:
-        raise DatasetError(f"{xml_file}: missing <filename>")
+        raise DataError(f"{xml_file}: missing <filename>")
     size = root.find("size")
     if size is None:
-        raise DatasetError(f"{xml_file}: missing <size> (image width and height)")
+        raise DataError(f"{xml_file}: missing <size> (image width and height)")
     width = _number(size, "width", xml_file, "size")
     height = _number(size, "height", xml_file, "size")
     if width <= 0 or height <= 0 or width != int(width) or height != int(height):
-        raise DatasetError(f"{xml_file}:size: invalid image size {width:g}x{height:g}")
+        raise DataError(f"{xml_file}:size: invalid image size {width:g}x{height:g}")
     boxes, labels, wheres, ignore, ignore_wheres = [], [], [], [], []
     for i, obj in enumerate(root.iter("object")):
         where = f"object {i}"
@@ -109,19 +109,19 @@ def load_voc(
     report = report if report is not None else LoadReport()
     ann_root = Path(ann_path)
     if not class_names:
-        raise DatasetError(f"{ann_root}: VOC datasets need class_names in the config")
+        raise DataError(f"{ann_root}: VOC datasets need class_names in the config")
     if not ann_root.is_dir():
-        raise DatasetError(f"{ann_root}: VOC annotation folder not found")
+        raise DataError(f"{ann_root}: VOC annotation folder not found")
     xml_files = sorted(ann_root.rglob("*.xml"))
     if not xml_files:
-        raise DatasetError(f"{ann_root}: no .xml annotation files found")
+        raise DataError(f"{ann_root}: no .xml annotation files found")
     class_index = {name: i for i, name in enumerate(class_names)}
     records = []
     for index, xml_file in enumerate(xml_files):
         try:
             record = _parse_file(xml_file, index + 1, Path(img_path), class_index,
                                  use_difficult, report)
-        except DatasetError as exc:
+        except DataError as exc:
             if report.strict:
                 raise
             report_exception(report, xml_file, exc)

@@ -19,13 +19,13 @@ import yaml
 
 from nanodet_plus.data.datasets.base import (
     IMAGE_EXTENSIONS,
-    DatasetError,
     LoadReport,
     RecordSet,
     make_record,
     read_image_size,
     report_exception,
 )
+from nanodet_plus.errors import DataError
 
 
 def labels_dir_for(img_root: Path) -> Path:
@@ -51,20 +51,20 @@ def _find_data_yaml(img_root: Path, ann_path: str) -> Path | None:
 def read_yaml_names(path: Path) -> list[str]:
     """Class names from a data.yaml ``names`` entry (a list or an ``{index: name}`` mapping)."""
     if not path.is_file():
-        raise DatasetError(f"{path}: data.yaml not found")
+        raise DataError(f"{path}: data.yaml not found")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise DatasetError(f"{path}: not valid YAML ({exc})") from None
+        raise DataError(f"{path}: not valid YAML ({exc})") from None
     names = data.get("names") if isinstance(data, dict) else None
     if isinstance(names, dict):
         try:
             return [str(names[i]) for i in range(len(names))]
         except KeyError:
-            raise DatasetError(f"{path}: 'names' keys must be 0..{len(names) - 1}") from None
+            raise DataError(f"{path}: 'names' keys must be 0..{len(names) - 1}") from None
     if isinstance(names, list):
         return [str(n) for n in names]
-    raise DatasetError(f"{path}: missing 'names' (a list or a mapping of class names)")
+    raise DataError(f"{path}: missing 'names' (a list or a mapping of class names)")
 
 
 def _parse_line(text: str, txt_file: Path, line_no: int, report: LoadReport):
@@ -97,14 +97,14 @@ def load_yolo(
     report = report if report is not None else LoadReport()
     img_root = Path(img_path)
     if not img_root.is_dir():
-        raise DatasetError(f"{img_root}: YOLO image folder not found")
+        raise DataError(f"{img_root}: YOLO image folder not found")
     ann_text = str(ann_path or "")
     is_yaml = Path(ann_text).suffix.lower() in (".yaml", ".yml")
     labels_root = Path(ann_text) if ann_text and not is_yaml else labels_dir_for(img_root)
     if class_names is None:
         data_yaml = _find_data_yaml(img_root, ann_text)
         if data_yaml is None:
-            raise DatasetError(
+            raise DataError(
                 f"{img_root}: YOLO datasets need class_names in the config or a data.yaml"
             )
         class_names = read_yaml_names(data_yaml)
@@ -117,7 +117,7 @@ def load_yolo(
         txt_file = labels_root / relative.with_suffix(".txt")
         try:
             width, height = read_image_size(image_file)
-        except DatasetError as exc:
+        except DataError as exc:
             if report.strict:
                 raise
             report_exception(report, image_file, exc)
