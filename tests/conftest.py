@@ -6,9 +6,20 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ASSETS = REPO_ROOT / "tests" / "assets"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """PyTorch on one thread for the whole session, module fixtures included: on a 2-core
+    machine extra threads only spin, and outputs compared bit for bit stay comparable."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="session")

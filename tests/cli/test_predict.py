@@ -15,15 +15,6 @@ from nanodet_plus.cli.main import main
 from nanodet_plus.runtime.sources import resolve_source
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One thread: on a shared machine extra threads only spin and slow every test down."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture
 def base_args(reference_weights, tmp_path) -> list[str]:
     return [

@@ -26,14 +26,6 @@ Dataset = tuple[Path, Path]
 Overrides = Callable[..., list[str]]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _signal_at_step(monkeypatch: pytest.MonkeyPatch, step: int) -> None:
     original = ModelEMA.update
 

@@ -28,14 +28,6 @@ requires_onnxruntime = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def test_image_path(samples_dir):
     return samples_dir / "test_img.jpg"

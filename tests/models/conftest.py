@@ -12,11 +12,6 @@ import nanodet_plus as nd
 STATE_DICT_LISTING = "reference-state-dict-m416.txt"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _single_thread():
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(scope="session")
 def reference_listing(reference_dir: Path) -> list[tuple[str, tuple[int, ...]]]:
     """``(key, shape)`` rows of the official nanodet-plus-m_416 state dict, in order."""

@@ -27,14 +27,6 @@ requires_onnxruntime = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture
 def nanodet_log(caplog):
     """The package's INFO records, also once ``nanodet`` has stopped its logger propagating."""

@@ -39,15 +39,6 @@ def _require_runtime(fmt: str) -> None:
             pytest.skip(f"{module} is not installed (pip install 'nanodet-plus[dev]')")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Runtimes and PyTorch on one thread: this shared machine is loaded, spinning hurts."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def torch_detections(torch_model, test_image):
     """``get(size)``: the PyTorch Detector's detections on the test image, computed once."""

@@ -5,21 +5,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from nanodet_plus.errors import DataError
 from nanodet_plus.runtime.detector import Detector
 
 SIZES = ["320x320", "416x416", "480x320"]
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One thread: on a shared machine extra threads only spin and slow every test down."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

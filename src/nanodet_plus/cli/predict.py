@@ -192,12 +192,7 @@ def _load_detector(args: argparse.Namespace):
     }
     if args.imgsz:
         options["input_size"] = (args.imgsz[0], args.imgsz[1])
-    try:
-        return Detector.from_file(args.weights, config=args.config, device=args.device, **options)
-    except FileNotFoundError:
-        raise
-    except (ValueError, TypeError, ImportError, RuntimeError) as exc:
-        raise UsageError(str(exc).splitlines()[0]) from None
+    return Detector.from_file(args.weights, config=args.config, device=args.device, **options)
 
 
 def _image_batches(paths: list[Path], batch_size: int, bar) -> Iterator[list[tuple[Path, Any]]]:

@@ -60,16 +60,13 @@ def run(args: argparse.Namespace) -> int:
     kwargs = dict(config=config, overrides=overrides, resume=args.resume, weights=args.weights,
                   device=args.device, project=args.project, name=args.name,
                   check_data=not args.no_data_check)
-    try:
-        if args.nproc > 1:
-            from nanodet_plus.engine.launch import train_local_processes
+    if args.nproc > 1:
+        from nanodet_plus.engine.launch import train_local_processes
 
-            result = train_local_processes(args.nproc, verbose=getattr(args, "verbose", False),
-                                           **kwargs)
-        else:
-            result = train(**kwargs)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        result = train_local_processes(args.nproc, verbose=getattr(args, "verbose", False),
+                                       **kwargs)
+    else:
+        result = train(**kwargs)
     if result.stop_reason == "interrupted":
         print(f"interrupted; resume with: nanodet train --resume {result.last_checkpoint}")
         return 130

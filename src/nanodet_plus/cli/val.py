@@ -84,10 +84,7 @@ def run(args: argparse.Namespace) -> int:
     weights = Path(args.weights)
     if not weights.exists():
         raise FileMissingError(f"{weights}: weights not found")
-    try:
-        detector = Detector.from_file(weights, config=config, device=args.device)
-    except (ValueError, TypeError, ImportError) as exc:
-        raise UsageError(f"{weights}: {exc}") from None
+    detector = Detector.from_file(weights, config=config, device=args.device)
     if detector.meta.num_classes != len(class_names):
         raise UsageError(
             f"{weights}: the model has {detector.meta.num_classes} classes but the dataset "

@@ -20,6 +20,7 @@ import yaml
 from nanodet_plus.config.schema import Config, DatasetConfig
 from nanodet_plus.config.validation import validate
 from nanodet_plus.errors import ConfigError
+from nanodet_plus.utils.files import atomic_write_text
 
 PRESET_DIR = Path(__file__).with_name("presets")
 
@@ -222,5 +223,5 @@ def load_config(
 
 
 def save_config(config: Config, path: str | Path) -> None:
-    """Write the full resolved config as YAML."""
-    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    """Write the full resolved config as YAML (atomically: never a half-written file)."""
+    atomic_write_text(path, yaml.safe_dump(to_dict(config), sort_keys=False))
