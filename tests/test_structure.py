@@ -39,3 +39,22 @@ def test_nothing_reads_outside_the_repository():
         if path != Path(__file__) and pattern.search(path.read_text())
     ]
     assert offenders == []
+
+
+def test_every_exported_name_resolves():
+    """Each name a module lists in ``__all__`` (lazy maps included) can be imported."""
+    import importlib
+    import pkgutil
+
+    import nanodet_plus
+
+    missing = []
+    for info in pkgutil.walk_packages(nanodet_plus.__path__, "nanodet_plus."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for name in getattr(module, "__all__", []):
+            if not hasattr(module, name):
+                missing.append(f"{info.name}.{name}")
+    missing += [name for name in nanodet_plus.__all__ if not hasattr(nanodet_plus, name)]
+    assert missing == []

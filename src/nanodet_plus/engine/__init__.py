@@ -10,7 +10,7 @@ _EXPORTS = {
     "train": "nanodet_plus.engine.trainer",
     "Trainer": "nanodet_plus.engine.trainer",
     "TrainResult": "nanodet_plus.engine.trainer",
-    "TrainingError": "nanodet_plus.engine.trainer",
+    "TrainingError": "nanodet_plus.errors",
     "ModelEMA": "nanodet_plus.engine.ema",
     "LRSchedule": "nanodet_plus.engine.optim",
     "build_optimizer": "nanodet_plus.engine.optim",
