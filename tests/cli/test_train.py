@@ -58,7 +58,7 @@ def _config(tmp_path: Path, ann: Path, model: dict | None = None) -> Path:
         "model": model or TINY_MODEL,
         "data": {"input_size": [128, 128], "train": split, "val": split, "workers": 0},
         "train": {"epochs": 1, "batch_size": 2, "warmup_steps": 1, "val_interval": 1,
-                  "progress": False, "device": "cpu",
+                  "progress": False, "device": "cpu", "recipe": "official",
                   "plots": False},
     }
     path = tmp_path / "tiny.yaml"

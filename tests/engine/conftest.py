@@ -54,7 +54,7 @@ def tiny_overrides(images: Path, ann: Path, epochs: int = 2) -> list[str]:
         f"data.val={{format: coco, img_path: {images}, ann_path: {ann}}}",
         "data.workers=0", "train.batch_size=4", f"train.epochs={epochs}",
         "train.warmup_steps=2", "train.val_interval=1", "train.progress=false",
-        "train.device=cpu", "train.plots=false",
+        "train.device=cpu", "train.plots=false", "train.recipe=official",
         "model.backbone.model_size=0.5x", "model.neck.in_channels=[48,96,192]",
         "model.neck.out_channels=32", "model.head.input_channel=32",
         "model.head.feat_channels=32", "model.aux_head.input_channel=64",

@@ -11,37 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-# A ten-minute CPU recipe for 600 images (docs/training.md has the measurements): training
-# stops after DEMO_TRAIN_SECONDS, with as many epochs as the machine manages in that time (at
-# most DEMO_MAX_EPOCHS; the cosine schedule is fitted to the count after each epoch); 256x256
-# training input (more epochs in the budget), a short warmup and a higher learning rate for
-# batch 8, milder scale/stretch augmentation than the official recipe (a short run learns
-# faster from objects near their real size), no Assign Guidance Module (its 3x3 towers cost
-# about 4x the rest of a step on CPU) and the article's distance cost in the assigner.
-# Evaluation and export use 320x320, which scores higher than the training size.
-DEMO_BATCH = 8  # images per optimizer step, split between the training processes
-DEMO_EVAL_SIZE = 320
-DEMO_TRAIN_SECONDS = 560  # the rest of the job (data, evaluation, export) takes 15-35 s
-DEMO_MAX_EPOCHS = 50
-DEMO_TRAIN_OVERRIDES = [
-    "data.input_size=[256,256]",
-    f"train.epochs={DEMO_MAX_EPOCHS}",
-    f"train.time_budget_s={DEMO_TRAIN_SECONDS}",
-    "train.optimizer.lr=0.006",
-    "train.warmup_steps=30",
-    "train.val_interval=4",
-    "model.aux_head=null",
-    "model.assigner.distance_cost=true",
-    "data.augment.scale=[0.8,1.2]",
-    "data.augment.stretch=[[0.9,1.1],[0.9,1.1]]",
-]
+# The demo names only its data and a training-time budget: `train.recipe: auto` (the default,
+# engine/recipe.py) fits the rest to the data and the machine, as for a user's own dataset.
+# The rest of the job (data, evaluation, export) takes 15-35 s.
+DEMO_TRAIN_SECONDS = 560
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -56,8 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     parser.add_argument("--force", action="store_true", help="redo every step")
     parser.add_argument("--nproc", type=int, default=None,
-                        help="training processes (default: 2 on a multi-core CPU, else 1); "
-                        "the batch of 8 is split between them")
+                        help="training processes (default: 2 on a multi-core CPU, else 1)")
     parser.add_argument("overrides", nargs="*", help="training config overrides, key=value")
     parser.set_defaults(func=run)
 
@@ -69,30 +47,6 @@ def _step(name: str, done: Path, force: bool) -> bool:
         return False
     logger.info("demo: %s", name)
     return True
-
-
-def default_nproc() -> int:
-    """Training processes for the demo: 2 on a multi-core CPU (1.4x the images per second of
-    one 2-thread process on the 2-core reference machine), else 1 (one GPU or one core)."""
-    import torch
-
-    if torch.cuda.is_available() or (os.cpu_count() or 1) < 2:
-        return 1
-    return 2
-
-
-def _precision_override() -> list[str]:
-    """bf16 autocast on a CPU with bf16 instructions: 1.13x the images per second of fp32 in
-    the demo, so more epochs fit the budget (docs/training.md); fp32 everywhere else."""
-    import torch
-
-    from nanodet_plus.utils.hardware import cpu_has_native_bf16
-
-    if torch.cuda.is_available() or not cpu_has_native_bf16():
-        return []
-    logger.info("demo: this CPU has bf16 instructions: training with bf16 autocast "
-                "(train.precision=fp32 switches it off)")
-    return ["train.precision=bf16"]
 
 
 def _train(out: Path, config_path: Path, overrides: list[str], force: bool,
@@ -112,11 +66,8 @@ def _train(out: Path, config_path: Path, overrides: list[str], force: bool,
         logger.info("demo: resuming the interrupted training run in %s", run_dir)
         result = train_local_processes(nproc, config=None, overrides=overrides, resume=last)
     else:
-        # Several CPU processes load their own batches: worker processes would only compete
-        # with them for the cores.
-        recipe = [*DEMO_TRAIN_OVERRIDES, f"train.batch_size={DEMO_BATCH // nproc}",
-                  f"data.workers={0 if nproc > 1 else 2}", *_precision_override()]
-        result = train_local_processes(nproc, config=config_path, overrides=[*recipe, *overrides],
+        budget = [f"train.time_budget_s={DEMO_TRAIN_SECONDS}"]
+        result = train_local_processes(nproc, config=config_path, overrides=[*budget, *overrides],
                                        project=out, name="train")
     if result.stop_reason == "interrupted":
         raise KeyboardInterrupt
@@ -143,19 +94,18 @@ def run(args: argparse.Namespace) -> int:
             shutil.rmtree(data_dir)
         generate_demo_dataset(data_dir, train_images=args.images, seed=args.seed)
 
-    nproc = default_nproc() if args.nproc is None else args.nproc
-    if nproc < 1 or DEMO_BATCH % nproc:
+    from nanodet_plus.engine.recipe import auto_process_count
+
+    nproc = auto_process_count("auto") if args.nproc is None else args.nproc
+    if nproc < 1:
         from nanodet_plus.errors import UsageError
 
-        choices = ", ".join(str(n) for n in range(1, DEMO_BATCH + 1) if DEMO_BATCH % n == 0)
-        raise UsageError(f"--nproc {nproc}: the demo batch of {DEMO_BATCH} images is split "
-                         f"between the processes, so --nproc must be one of {choices}")
+        raise UsageError(f"--nproc must be at least 1, got {nproc}")
     weights = _train(out, config_path, list(args.overrides), args.force, nproc)
 
     metrics_path = out / "val" / "metrics.json"
     if _step("evaluating the best weights", metrics_path, args.force):
         code = nanodet(["val", str(out / "train" / "config.yaml"), "--weights", str(weights),
-                        "--imgsz", str(DEMO_EVAL_SIZE), str(DEMO_EVAL_SIZE),
                         "--project", str(out), "--name", "val", "--exist-ok"])
         if code:
             return code
@@ -163,8 +113,7 @@ def run(args: argparse.Namespace) -> int:
     onnx_path = out / "model.onnx"
     if _step("exporting to ONNX", onnx_path, args.force):
         code = nanodet(["export", str(weights), "--config", str(out / "train" / "config.yaml"),
-                        "--format", "onnx", "--imgsz", str(DEMO_EVAL_SIZE), str(DEMO_EVAL_SIZE),
-                        "--output", str(onnx_path)])
+                        "--format", "onnx", "--output", str(onnx_path)])
         if code:
             return code
 
@@ -186,13 +135,16 @@ def _write_summary(out: Path, metrics_path: Path, onnx_path: Path, predictions: 
     metrics = json.loads(metrics_path.read_text())
     coco = metrics.get("metrics", metrics)
     train_info = json.loads((out / "train" / "done.json").read_text())
+    from nanodet_plus.config.loader import load_config
+
+    width, height = load_config(out / "train" / "config.yaml").data.input_size
     lines = [
         "# nanodet demo summary",
         "",
         f"- training: {train_info['epochs']} epochs, {train_info['steps']} steps, "
         f"{train_info['seconds']:.0f} s; weights {out / 'train' / 'model_best.pth'}",
         f"- val mAP {coco['mAP']:.3f}, AP50 {coco['AP_50']:.3f}, AP75 {coco['AP_75']:.3f} at "
-        f"{DEMO_EVAL_SIZE}x{DEMO_EVAL_SIZE} (metrics: {metrics_path})",
+        f"{width}x{height} (metrics: {metrics_path})",
         f"- ONNX model: {onnx_path}",
         f"- annotated val images (ONNX Runtime): {predictions}",
     ]

@@ -36,10 +36,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-data-check", action="store_true",
                         help="skip the dataset check at start (image files are then only "
                         "opened when first used; annotation errors still stop)")
-    parser.add_argument("--nproc", type=int, default=1, metavar="N",
+    parser.add_argument("--nproc", type=int, default=None, metavar="N",
                         help="data-parallel processes on this machine (gloo on CPU), each with "
                         "cores/N threads; faster than one process on multi-core CPUs. "
-                        "train.batch_size is per process (default 1)")
+                        "train.batch_size is per process (default: 2 on a multi-core CPU "
+                        "with train.recipe auto, else 1)")
     parser.set_defaults(func=run)
 
 
@@ -55,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     if config is not None and args.resume:
         raise UsageError("--resume continues with the checkpoint's config; give only key=value "
                          "overrides (e.g. train.epochs=400), not a CONFIG")
+    if args.nproc is None:
+        args.nproc = _default_nproc(args, config, overrides)
     if args.nproc < 1:
         raise UsageError(f"--nproc must be at least 1, got {args.nproc}")
     kwargs = dict(config=config, overrides=overrides, resume=args.resume, weights=args.weights,
@@ -73,3 +76,20 @@ def run(args: argparse.Namespace) -> int:
     best = "n/a" if result.best_metric is None else f"{result.best_metric:.4f}"
     print(f"best mAP {best}; weights {result.best_path}; run {result.run_dir}")
     return 0
+
+
+def _default_nproc(args: argparse.Namespace, config: str | None, overrides: list[str]) -> int:
+    """The automatic process count for the run's recipe (for a resumed run, its stored one)."""
+    from nanodet_plus.config.loader import load_config
+    from nanodet_plus.engine.recipe import auto_process_count
+
+    source: object = config
+    if args.resume is not None:
+        from nanodet_plus.engine.checkpoint import load_checkpoint
+        from nanodet_plus.engine.trainer import find_last_checkpoint
+
+        path = args.resume
+        if str(path) == "auto":
+            path = find_last_checkpoint(args.project or load_config().save_dir)
+        source = load_checkpoint(path)["config"]
+    return auto_process_count(load_config(source, overrides).train.recipe)

@@ -176,6 +176,68 @@ def _apply_override(data: dict, keys: list[str], value: Any) -> None:
     node[keys[-1]] = value
 
 
+def keys_set_by_user(
+    source: str | Path | dict | Config | None = None, overrides: list[str] | None = None
+) -> frozenset[str]:
+    """Dotted keys the user set: in their YAML file or dict, in ``overrides``, and for a
+    Config every value that differs from its preset's. A preset's own keys do not count."""
+    if isinstance(source, Config):
+        base = load_config(source.preset) if source.preset else Config()
+        data = _differences(to_dict(source), to_dict(base))
+    elif isinstance(source, dict):
+        data = source
+    elif source is None or _is_preset_name(source):
+        data = {}
+    else:
+        data = _user_yaml(Path(source).expanduser())
+    keys = set(_dotted_keys(data))
+    keys.update(".".join(parse_override(text)[0]) for text in overrides or [])
+    return frozenset(keys - {"preset"})
+
+
+def _is_preset_name(source: str | Path) -> bool:
+    path = Path(source).expanduser()
+    return not (path.suffix.lower() in (".yml", ".yaml") or path.exists())
+
+
+def _user_yaml(path: Path) -> dict:
+    data = _read_yaml(path) if path.is_file() else {}
+    if _is_official(data):
+        from nanodet_plus.config.official import translate_official
+
+        data = translate_official(data, path)
+    return data
+
+
+def _is_official(data: dict) -> bool:
+    model = data.get("model", {})
+    return "schedule" in data or (isinstance(model, dict) and isinstance(model.get("arch"), dict))
+
+
+def _dotted_keys(data: Any, prefix: str = "") -> list[str]:
+    """The leaf keys of nested dicts as dotted paths (a section is not a leaf)."""
+    keys = []
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            keys += _dotted_keys(value, f"{path}.")
+        else:
+            keys.append(path)
+    return keys
+
+
+def _differences(data: dict, base: dict) -> dict:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            nested = _differences(value, base[key])
+            if nested:
+                out[key] = nested
+        elif value != base.get(key):
+            out[key] = value
+    return out
+
+
 def load_config(
     source: str | Path | dict | Config | None = None,
     overrides: list[str] | None = None,
@@ -201,8 +263,7 @@ def load_config(
                 raise ConfigError(f"config file not found: {path}")
             data = _read_yaml(path)
             base_dir = path.resolve().parent
-            if "schedule" in data or ("model" in data and "arch" in data.get("model", {})
-                                      and isinstance(data["model"].get("arch"), dict)):
+            if _is_official(data):
                 from nanodet_plus.config.official import translate_official
 
                 data = translate_official(data, path)

@@ -27,6 +27,7 @@ SHUFFLENET_WIDTHS = {
 MODEL_SIZES = tuple(SHUFFLENET_WIDTHS)
 DATASET_FORMATS = ("coco", "voc", "yolo")
 PRECISIONS = ("fp32", "bf16", "fp16")
+RECIPES = ("auto", "official")
 
 
 def option(default: Any, choices: tuple[Any, ...]) -> Any:
@@ -189,6 +190,9 @@ class DataConfig:
     """Input geometry, normalisation, datasets and augmentation."""
 
     input_size: tuple[int, int] = number((416, 416), ge=32)  # (width, height)
+    # Input size of the training samples when it differs from ``input_size`` (the size the
+    # model is validated, exported and deployed at); None: the same.
+    train_input_size: tuple[int, int] | None = number(None, ge=32)
     keep_ratio: bool = False
     mean: tuple[float, float, float] = BGR_MEAN  # BGR order, 0-255 scale
     std: tuple[float, float, float] = number(BGR_STD, gt=0)
@@ -215,6 +219,9 @@ class OptimizerConfig:
 class TrainConfig:
     """Schedule, recipe and run settings of ``nanodet train``."""
 
+    # "auto": fit what the user did not set to the dataset, the time budget and the machine
+    # (engine/recipe.py); "official": the official NanoDet-Plus recipe, the values below.
+    recipe: str = option("auto", RECIPES)
     epochs: int = number(300, ge=1)  # with time_budget_s: the most epochs the run may have
     batch_size: int = number(96, ge=1)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)

@@ -126,11 +126,11 @@ def _check_model(model: ModelConfig, where: str) -> None:
 
 
 def _check_data(config: Config) -> None:
-    width, height = config.data.input_size
-    if width % 32 or height % 32:
-        raise ConfigError(
-            f"data.input_size {width}x{height} (width x height): both must be multiples of 32"
-        )
+    for key in ("input_size", "train_input_size"):
+        size = getattr(config.data, key)
+        if size is not None and (size[0] % 32 or size[1] % 32):
+            raise ConfigError(f"data.{key} {size[0]}x{size[1]} (width x height): both must "
+                              "be multiples of 32")
     names = config.class_names
     if names is not None and len(names) != config.model.num_classes:
         raise ConfigError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -52,7 +53,7 @@ class TrainData:
         ``train_set`` / ``val_set`` given in memory replace the config's splits (API use).
         """
         if train_set is None:
-            train_set, val_set = _read_record_sets(config, dist, check)
+            train_set, val_set = read_record_sets(config, dist, check)
         elif not train_set.records:
             raise DataError("the train_set given holds no images: nothing to train on")
         class_names = list(config.class_names or train_set.class_names)
@@ -63,7 +64,10 @@ class TrainData:
         from nanodet_plus.data.dataset import DetectionDataset
 
         records = list(train_set.records)
-        dataset = DetectionDataset(records, config.data, train=True, seed=config.train.seed)
+        train_data = config.data
+        if train_data.train_input_size is not None:
+            train_data = dataclasses.replace(train_data, input_size=train_data.train_input_size)
+        dataset = DetectionDataset(records, train_data, train=True, seed=config.train.seed)
         loader = build_train_loader(
             dataset, config.train.batch_size, seed=config.train.seed, rank=dist.rank,
             world_size=dist.world_size, workers=config.data.workers,
@@ -85,8 +89,8 @@ class TrainData:
                 if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def _read_record_sets(
-    config: Config, dist: DistContext, check: bool
+def read_record_sets(
+    config: Config, dist: DistContext, check: bool = True
 ) -> tuple[RecordSet, RecordSet | None]:
     """The config's train and val record sets, read once and checked on rank 0."""
     if config.data.train is None:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nanodet_plus.config.loader import load_config, save_config, to_dict
+from nanodet_plus.config.loader import keys_set_by_user, load_config, save_config, to_dict
 from nanodet_plus.config.schema import Config
 from nanodet_plus.config.validation import validate
 from nanodet_plus.data.datasets.base import RecordSet
@@ -179,6 +179,8 @@ class Trainer:
         val_set: RecordSet | None = None,
     ) -> None:
         self.checkpoint: dict | None = None
+        given = {"model"} if model is not None else set()  # a given model sets the whole section
+        self.user_keys = keys_set_by_user(config, overrides) | given
         if resume is not None:
             path = find_last_checkpoint(project or _config_field(config, "save_dir")) \
                 if str(resume) == "auto" else Path(resume)
@@ -253,12 +255,26 @@ class Trainer:
         self._setup_run_dir()
 
     def _setup_data(self) -> None:
-        from nanodet_plus.engine.data import TrainData
+        from nanodet_plus.engine.data import TrainData, read_record_sets
 
         train_set, val_set = self.given_sets
-        self.data = TrainData.build(self.config, self.dist, check=self.check_data,
-                                    train_set=train_set, val_set=val_set)
-        self.config = config_with_classes(self.config, self.data.class_names)
+        if train_set is None:
+            train_set, val_set = read_record_sets(self.config, self.dist, self.check_data)
+        names = self.config.class_names or train_set.class_names
+        self.config = config_with_classes(self.config, list(names))
+        if self.config.train.recipe == "auto" and self.checkpoint is None:
+            self._apply_auto_recipe(train_set.records)
+        self.data = TrainData.build(self.config, self.dist, train_set=train_set, val_set=val_set)
+
+    def _apply_auto_recipe(self, records: list) -> None:
+        """Fit what the user did not set to the data, budget and machine; log the table."""
+        from nanodet_plus.engine.recipe import apply_auto_recipe, format_recipe
+
+        self.config, decided = apply_auto_recipe(self.config, records, self.user_keys,
+                                                 self.dist.world_size)
+        self.total_epochs = self.config.train.epochs
+        logger.info("train.recipe auto (train.recipe=official for the official values; any "
+                    "key you set wins):\n%s", format_recipe(decided, self.config))
 
     def _build_model(self) -> NanoDetPlus:
         """The model given to the trainer or one built from the config, with ``weights``."""

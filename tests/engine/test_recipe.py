@@ -1,0 +1,122 @@
+"""``train.recipe: auto``: values fitted to the data, budget and machine; the user's keys win."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from nanodet_plus.config.loader import keys_set_by_user, load_config
+from nanodet_plus.engine.recipe import (
+    DatasetStats,
+    Machine,
+    apply_auto_recipe,
+    auto_process_count,
+    format_recipe,
+)
+from nanodet_plus.structures import ImageRecord
+
+CPU_BF16 = Machine(cuda=False, cpu_cores=2, native_bf16=True)
+CPU_AVX2 = Machine(cuda=False, cpu_cores=2, native_bf16=False)
+
+
+def _records(count: int, side: float, image: int = 400) -> list[ImageRecord]:
+    """``count`` images of ``image`` px, each with two square boxes of ``side`` px."""
+    boxes = np.array([[10, 10, 10 + side, 10 + side], [200, 200, 200 + side, 200 + side]],
+                     np.float32)
+    return [
+        ImageRecord(path=f"{i}.jpg", width=image, height=image, boxes=boxes,
+                    labels=np.array([0, 1]), ignore_boxes=np.zeros((0, 4), np.float32),
+                    image_id=i, file_name=f"{i}.jpg")
+        for i in range(count)
+    ]
+
+
+def _auto(overrides: list[str], records: list[ImageRecord], machine: Machine,
+          world_size: int = 2):
+    config = load_config("nanodet-plus-m_416", ["model.num_classes=2", *overrides])
+    return apply_auto_recipe(config, records, keys_set_by_user("nanodet-plus-m_416", overrides),
+                             world_size, machine)
+
+
+def test_a_small_dataset_on_a_cpu_gets_the_short_cpu_recipe():
+    config, decided = _auto(["train.time_budget_s=600"], _records(600, 60), CPU_BF16)
+    train, data = config.train, config.data
+    assert (train.batch_size, train.optimizer.lr, train.warmup_steps) == (4, 0.006, 37)
+    assert (train.val_interval, data.workers, train.precision) == (4, 0, "bf16")
+    assert config.model.aux_head is None and config.model.assigner.distance_cost
+    assert (data.train_input_size, data.input_size) == ((256, 256), (320, 320))
+    assert data.augment.scale == (0.8, 1.2)
+    assert all(applied for _, applied in decided)
+
+
+def test_precision_follows_the_cpu_and_small_objects_keep_a_larger_input():
+    config, _ = _auto([], _records(100, 8), CPU_AVX2, world_size=1)
+    assert config.train.precision == "fp32"
+    assert config.data.train_input_size == config.data.input_size == (416, 416)
+    assert (config.train.batch_size, config.data.workers) == (8, 2)
+    assert config.data.augment.scale == (0.6, 1.4)  # no budget: the official augmentation
+
+
+def test_the_users_keys_win_and_the_rest_follows_them():
+    overrides = ["train.batch_size=8", "model.aux_head.feat_channels=128",
+                 "data.input_size=[416,416]", "train.precision=fp32"]
+    config, decided = _auto(overrides, _records(600, 60), CPU_BF16)
+    assert config.train.batch_size == 8
+    assert config.train.optimizer.lr == pytest.approx(0.006 * (16 / 8) ** 0.5)
+    assert config.model.aux_head is not None and config.model.aux_head.feat_channels == 128
+    assert config.data.input_size == (416, 416) and config.data.train_input_size is None
+    assert config.train.precision == "fp32"
+    yours = {choice.key for choice, applied in decided if not applied}
+    assert yours == {"train.batch_size", "model.aux_head", "data.train_input_size",
+                     "data.input_size", "train.precision"}
+    table = format_recipe(decided, config)
+    assert "train.batch_size" in table and "yours" in table and "0.00848528" in table
+
+
+def test_a_gpu_keeps_the_agm_and_uses_autocast():
+    gpu = Machine(cuda=True, cpu_cores=16, native_bf16=False, cuda_bf16=True)
+    config, _ = _auto([], _records(4000, 60), gpu, world_size=1)
+    assert config.model.aux_head is not None
+    assert (config.train.batch_size, config.train.precision) == (64, "bf16")
+
+
+def test_dataset_statistics():
+    stats = DatasetStats.from_records(_records(10, 40), classes=2)
+    assert (stats.images, stats.boxes, stats.classes) == (10, 20, 2)
+    assert stats.small_object == pytest.approx(0.1) and stats.median_object == pytest.approx(0.1)
+
+
+def test_process_count():
+    assert auto_process_count("auto", CPU_BF16) == 2
+    assert auto_process_count("official", CPU_BF16) == 1
+    assert auto_process_count("auto", Machine(cuda=False, cpu_cores=1, native_bf16=False)) == 1
+    assert auto_process_count("auto", Machine(cuda=True, cpu_cores=8, native_bf16=False)) == 1
+
+
+def test_keys_set_by_user(tmp_path: Path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump({"preset": "nanodet-plus-m_320", "model": {"num_classes": 3},
+                                    "train": {"optimizer": {"lr": 0.01}}}))
+    assert keys_set_by_user(path, ["train.epochs=5"]) == {
+        "model.num_classes", "train.optimizer.lr", "train.epochs"}
+    assert keys_set_by_user("nanodet-plus-m_320") == frozenset()
+    config = load_config("nanodet-plus-m_320", ["data.workers=0"])
+    assert keys_set_by_user(config) == {"data.workers"}
+
+
+def test_training_with_the_auto_recipe_logs_its_table(tiny_dataset, tiny_config, tmp_path,
+                                                     caplog):
+    overrides = [o for o in tiny_config(*tiny_dataset, epochs=1) if "recipe" not in o]
+    overrides = [o for o in overrides if not o.startswith(("train.batch_size", "model.aux"))]
+    from nanodet_plus.engine.trainer import train
+
+    with caplog.at_level(logging.INFO, logger="nanodet_plus"):
+        result = train("nanodet-plus-m_320", overrides, project=tmp_path, name="auto")
+    saved = load_config(result.run_dir / "config.yaml")
+    assert saved.train.recipe == "auto" and saved.model.aux_head is None
+    assert saved.train.batch_size == 8 and saved.data.input_size == (128, 128)
+    assert "train.recipe auto" in caplog.text and "data.input_size" in caplog.text
