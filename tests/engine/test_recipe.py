@@ -120,3 +120,20 @@ def test_training_with_the_auto_recipe_logs_its_table(tiny_dataset, tiny_config,
     assert saved.train.recipe == "auto" and saved.model.aux_head is None
     assert saved.train.batch_size == 8 and saved.data.input_size == (128, 128)
     assert "train.recipe auto" in caplog.text and "data.input_size" in caplog.text
+
+
+def test_imagenet_backbone_weights_are_used_when_on_this_machine(tmp_path: Path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    config, decided = _auto([], _records(100, 60), CPU_AVX2)
+    assert config.model.backbone.pretrained is None
+    (reason,) = [c.reason for c, _ in decided if c.key == "model.backbone.pretrained"]
+    expected = tmp_path / "checkpoints" / "shufflenetv2_x1-5666bf0f80.pth"
+    assert reason.startswith("the backbone starts from scratch") and str(expected) in reason
+    expected.parent.mkdir()
+    expected.write_bytes(b"")
+    config, _ = _auto([], _records(100, 60), CPU_AVX2)
+    assert config.model.backbone.pretrained == str(expected)
+    config, _ = _auto(["model.backbone.pretrained=null"], _records(100, 60), CPU_AVX2)
+    assert config.model.backbone.pretrained is None

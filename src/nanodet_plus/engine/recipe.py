@@ -143,7 +143,7 @@ def _cpu_choices(config: Config, stats: DatasetStats, machine: Machine, world_si
                "the CPU has bf16 instructions: 1.13x images/s" if machine.native_bf16
                else "no bf16 instructions on this CPU: bf16 would be emulated, slower"),
     ]
-    return choices + _augmentation(config)
+    return choices + _augmentation(config) + _backbone(config)
 
 
 def _gpu_choices(config: Config, stats: DatasetStats, machine: Machine, world_size: int,
@@ -165,7 +165,7 @@ def _gpu_choices(config: Config, stats: DatasetStats, machine: Machine, world_si
                f"validate about every {STEPS_PER_VALIDATION} steps"),
         Choice("train.precision", precision, f"{precision} autocast on the GPU"),
     ]
-    return choices + _augmentation(config)
+    return choices + _augmentation(config) + _backbone(config)
 
 
 def _augmentation(config: Config) -> list[Choice]:
@@ -178,6 +178,23 @@ def _augmentation(config: Config) -> list[Choice]:
         Choice("data.augment.scale", (0.8, 1.2), reason),
         Choice("data.augment.stretch", ((0.9, 1.1), (0.9, 1.1)), reason),
     ]
+
+
+def _backbone(config: Config) -> list[Choice]:
+    """ImageNet backbone weights when they are on this machine (no download is tried)."""
+    from nanodet_plus.models.weights import IMAGENET_URLS, imagenet_cache_path
+
+    size = config.model.backbone.model_size
+    if size not in IMAGENET_URLS:
+        return []
+    cached = imagenet_cache_path(size)
+    if cached.is_file():
+        return [Choice("model.backbone.pretrained", str(cached),
+                       "ImageNet ShuffleNetV2 weights found in the torch hub cache")]
+    return [Choice("model.backbone.pretrained", None,
+                   f"the backbone starts from scratch: no ImageNet weights at {cached}; put "
+                   f"{cached.name} ({IMAGENET_URLS[size]}) there or set "
+                   "model.backbone.pretrained=PATH")]
 
 
 def _scaled_lr(total_batch: int) -> float:
