@@ -53,3 +53,21 @@ def torch_model(reference_weights: Path):
     model = build_model("nanodet-plus-m_320", aux=False)
     load_weights(model, reference_weights)
     return model.eval()
+
+
+@pytest.fixture(scope="session")
+def write_sample_coco():
+    """Writes a COCO file for the official ``test_img.jpg`` (80 COCO classes, one person box)
+    at a given path, for val runs on the reference weights."""
+    from nanodet_plus.data.coco_classes import COCO_CLASSES
+
+    def write(path: Path) -> Path:
+        categories = [{"id": i + 1, "name": name} for i, name in enumerate(COCO_CLASSES)]
+        image = {"id": 1, "file_name": "test_img.jpg", "width": 360, "height": 404}
+        person = {"id": 1, "image_id": 1, "category_id": 1, "bbox": [7, 3, 182, 398],
+                  "iscrowd": 0}
+        path.write_text(json.dumps({"images": [image], "annotations": [person],
+                                    "categories": categories}))
+        return path
+
+    return write

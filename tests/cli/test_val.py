@@ -195,18 +195,11 @@ def test_val_cli_errors_are_one_line(tiny_dataset, capsys):
 
 
 def test_val_results_json_reproduces_official_detections(
-    tmp_path, samples_dir, reference_weights, reference_expected
+    tmp_path, samples_dir, reference_weights, reference_expected, write_sample_coco
 ):
     """``nanodet val`` with the reference weights on the sample image: results.json holds the
     official 320x320 detections (class, box, score) with COCO category ids 1..80."""
-    from nanodet_plus.data.coco_classes import COCO_CLASSES
-
-    categories = [{"id": i + 1, "name": name} for i, name in enumerate(COCO_CLASSES)]
-    image = {"id": 1, "file_name": "test_img.jpg", "width": 360, "height": 404}
-    person = {"id": 1, "image_id": 1, "category_id": 1, "bbox": [7, 3, 182, 398], "iscrowd": 0}
-    (tmp_path / "val.json").write_text(
-        json.dumps({"images": [image], "annotations": [person], "categories": categories})
-    )
+    write_sample_coco(tmp_path / "val.json")
     (tmp_path / "ref.yaml").write_text(
         "preset: nanodet-plus-m_320\n"
         f"data:\n  val: {{format: coco, img_path: '{samples_dir}', ann_path: val.json}}\n"

@@ -202,16 +202,9 @@ def test_predict_without_config(reference_weights, samples_dir, reference_expect
 
 
 def test_val_with_a_data_only_config(reference_weights, samples_dir, reference_expected,
-                                     tmp_path):
+                                     tmp_path, write_sample_coco):
     """A config that names only the dataset: the default architecture fits the weights."""
-    from nanodet_plus.data.coco_classes import COCO_CLASSES
-
-    categories = [{"id": i + 1, "name": name} for i, name in enumerate(COCO_CLASSES)]
-    image = {"id": 1, "file_name": "test_img.jpg", "width": 360, "height": 404}
-    person = {"id": 1, "image_id": 1, "category_id": 1, "bbox": [7, 3, 182, 398], "iscrowd": 0}
-    (tmp_path / "val.json").write_text(
-        json.dumps({"images": [image], "annotations": [person], "categories": categories})
-    )
+    write_sample_coco(tmp_path / "val.json")
     (tmp_path / "data.yaml").write_text(
         f"data:\n  input_size: [{SIZE[0]}, {SIZE[1]}]\n"
         f"  val: {{format: coco, img_path: '{samples_dir}', ann_path: val.json}}\n"
