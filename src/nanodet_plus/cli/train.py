@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 EPILOG = """examples:
   nanodet train my_data.yaml train.epochs=50 train.batch_size=32   (preset: + data splits)
@@ -85,11 +86,13 @@ def _default_nproc(args: argparse.Namespace, config: str | None, overrides: list
 
     source: object = config
     if args.resume is not None:
-        from nanodet_plus.engine.checkpoint import load_checkpoint
         from nanodet_plus.engine.trainer import find_last_checkpoint
 
-        path = args.resume
+        path = Path(args.resume)
         if str(path) == "auto":
             path = find_last_checkpoint(args.project or load_config().save_dir)
-        source = load_checkpoint(path)["config"]
+        # The run folder's config.yaml is the checkpoint's config; no need to load the weights.
+        source = path.parent / "config.yaml"
+        if not source.is_file():
+            return 1
     return auto_process_count(load_config(source, overrides).train.recipe)

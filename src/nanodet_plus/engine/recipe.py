@@ -105,27 +105,42 @@ def auto_choices(config: Config, stats: DatasetStats, machine: Machine, world_si
     validation interval then follow.
     """
     if machine.cuda:
-        return _gpu_choices(config, stats, machine, world_size, user_batch)
-    return _cpu_choices(config, stats, machine, world_size, user_batch)
-
-
-def _cpu_choices(config: Config, stats: DatasetStats, machine: Machine, world_size: int,
-                 user_batch: int | None) -> list[Choice]:
-    per_process = user_batch or max(1, CPU_BATCH // world_size)
+        per_process = user_batch or max(1, min(GPU_BATCH, stats.images // 8) // world_size)
+        batch_reason = "GPU(s), at most an eighth of the training images"
+    else:
+        per_process = user_batch or max(1, CPU_BATCH // world_size)
+        batch_reason = "process(es): small batches learn most per CPU second"
     total = per_process * world_size
-    steps_per_epoch = max(1, stats.images // total)
-    train_size = _train_size(stats)
-    eval_size = max(train_size, 320)
-    choices = [
-        Choice("train.batch_size", per_process,
-               f"{total} images per step over {world_size} process(es): small batches learn "
-               "most per CPU second"),
-        Choice("train.optimizer.lr", _scaled_lr(total),
-               f"{CPU_LR:g} at batch {CPU_BATCH}, scaled by the square root of the batch"),
+    device_choices = _gpu_choices(machine) if machine.cuda \
+        else _cpu_choices(stats, machine, world_size)
+    return [
+        Choice("train.batch_size", per_process, f"{total} images per step over {world_size} "
+               f"{batch_reason}"),
+        *_schedule(total, stats),
+        *device_choices,
+        *_augmentation(config),
+        *_backbone(config),
+    ]
+
+
+def _schedule(total_batch: int, stats: DatasetStats) -> list[Choice]:
+    """Learning rate, warmup and validation interval for ``total_batch`` images a step."""
+    steps_per_epoch = max(1, stats.images // total_batch)
+    return [
+        Choice("train.optimizer.lr", _scaled_lr(total_batch),
+               f"{CPU_LR:g} at batch {CPU_BATCH}, scaled by the square root of the batch, "
+               f"at most {MAX_LR:g}"),
         Choice("train.warmup_steps", _warmup(steps_per_epoch),
                f"half an epoch ({steps_per_epoch} steps), at least 20 and at most 300"),
         Choice("train.val_interval", max(1, round(STEPS_PER_VALIDATION / steps_per_epoch)),
                f"validate about every {STEPS_PER_VALIDATION} steps"),
+    ]
+
+
+def _cpu_choices(stats: DatasetStats, machine: Machine, world_size: int) -> list[Choice]:
+    train_size = _train_size(stats)
+    eval_size = max(train_size, 320)
+    return [
         Choice("data.workers", 0 if world_size > 1 else 2,
                "processes load their own batches" if world_size > 1
                else "two loader workers beside the training thread"),
@@ -143,29 +158,11 @@ def _cpu_choices(config: Config, stats: DatasetStats, machine: Machine, world_si
                "the CPU has bf16 instructions: 1.13x images/s" if machine.native_bf16
                else "no bf16 instructions on this CPU: bf16 would be emulated, slower"),
     ]
-    return choices + _augmentation(config) + _backbone(config)
 
 
-def _gpu_choices(config: Config, stats: DatasetStats, machine: Machine, world_size: int,
-                 user_batch: int | None) -> list[Choice]:
-    per_device = user_batch or max(1, min(GPU_BATCH, stats.images // 8) // world_size)
-    total = per_device * world_size
-    steps_per_epoch = max(1, stats.images // total)
+def _gpu_choices(machine: Machine) -> list[Choice]:
     precision = "bf16" if machine.cuda_bf16 else "fp16"
-    choices = [
-        Choice("train.batch_size", per_device,
-               f"{total} images per step over {world_size} GPU(s), at most an eighth of the "
-               "training images"),
-        Choice("train.optimizer.lr", _scaled_lr(total),
-               f"{CPU_LR:g} at batch {CPU_BATCH}, scaled by the square root of the batch, "
-               f"at most {MAX_LR:g}"),
-        Choice("train.warmup_steps", _warmup(steps_per_epoch),
-               f"half an epoch ({steps_per_epoch} steps), at least 20 and at most 300"),
-        Choice("train.val_interval", max(1, round(STEPS_PER_VALIDATION / steps_per_epoch)),
-               f"validate about every {STEPS_PER_VALIDATION} steps"),
-        Choice("train.precision", precision, f"{precision} autocast on the GPU"),
-    ]
-    return choices + _augmentation(config) + _backbone(config)
+    return [Choice("train.precision", precision, f"{precision} autocast on the GPU")]
 
 
 def _augmentation(config: Config) -> list[Choice]:

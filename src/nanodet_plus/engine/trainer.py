@@ -179,9 +179,11 @@ class Trainer:
         val_set: RecordSet | None = None,
     ) -> None:
         self.checkpoint: dict | None = None
-        given = {"model"} if model is not None else set()  # a given model sets the whole section
-        self.user_keys = keys_set_by_user(config, overrides) | given
-        if resume is not None:
+        self.user_keys: frozenset[str] = frozenset()  # for the auto recipe of a new run
+        if resume is None:
+            given = {"model"} if model is not None else set()  # a given model sets the section
+            self.user_keys = keys_set_by_user(config, overrides) | given
+        else:
             path = find_last_checkpoint(project or _config_field(config, "save_dir")) \
                 if str(resume) == "auto" else Path(resume)
             self.checkpoint = load_checkpoint(path)
@@ -272,7 +274,6 @@ class Trainer:
 
         self.config, decided = apply_auto_recipe(self.config, records, self.user_keys,
                                                  self.dist.world_size)
-        self.total_epochs = self.config.train.epochs
         logger.info("train.recipe auto (train.recipe=official for the official values; any "
                     "key you set wins):\n%s", format_recipe(decided, self.config))
 
