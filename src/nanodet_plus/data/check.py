@@ -210,6 +210,20 @@ def check_data(
     decode: bool = False,
 ) -> DataCheckReport:
     """Read and check the configured splits (``nanodet data check``)."""
-    loaded = [read_split(name, getattr(config.data, name), config.class_names)
-              for name in splits if getattr(config.data, name) is not None]
-    return check_splits(loaded, check_images, decode)
+    return check_splits(read_splits(config, splits), check_images, decode)
+
+
+def read_splits(config: Config, splits: Sequence[str] = ("train", "val")) -> list[LoadedSplit]:
+    """The configured splits, each read once; when the config names no classes, the splits
+    after the first are read against the first one's class names, as training reads them."""
+    loaded = []
+    names = config.class_names
+    for name in splits:
+        dataset_config = getattr(config.data, name)
+        if dataset_config is None:
+            continue
+        split = read_split(name, dataset_config, names)
+        loaded.append(split)
+        if names is None and split.record_set is not None:
+            names = split.record_set.class_names
+    return loaded

@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from nanodet_plus.config.schema import Config
-from nanodet_plus.data.check import LoadedSplit, check_splits, read_split
+from nanodet_plus.data.check import LoadedSplit, check_splits, read_splits
 from nanodet_plus.data.datasets import RecordSet
 from nanodet_plus.data.loader import EpochBatches, build_train_loader, epoch_batches
 from nanodet_plus.engine.distributed import DistContext
@@ -95,21 +95,11 @@ def read_record_sets(
     """The config's train and val record sets, read once and checked on rank 0."""
     if config.data.train is None:
         raise DataError("config has no data.train section: nothing to train on")
-    splits = _read_splits(config)
+    splits = read_splits(config)
     if check:
         _check_at_start(splits, dist)
     train_set, *val_sets = [_usable_records(split, check) for split in splits]
     return train_set, (val_sets[0] if val_sets else None)
-
-
-def _read_splits(config: Config) -> list[LoadedSplit]:
-    """Train, then val (if configured) read against the train split's class names."""
-    train = read_split("train", config.data.train, config.class_names)
-    splits = [train]
-    if config.data.val is not None:
-        train_names = train.record_set.class_names if train.record_set is not None else None
-        splits.append(read_split("val", config.data.val, config.class_names or train_names))
-    return splits
 
 
 def _check_at_start(splits: list[LoadedSplit], dist: DistContext) -> None:
