@@ -17,6 +17,7 @@ import torch
 
 from nanodet_plus import __version__
 from nanodet_plus.errors import CheckpointError, FileMissingError
+from nanodet_plus.models.weights import read_checkpoint
 from nanodet_plus.utils.files import atomic_write
 
 CHECKPOINT_VERSION = 1
@@ -81,15 +82,13 @@ def save_checkpoint(path: str | Path, **contents: Any) -> Path:
     return atomic_save(checkpoint, path)
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a training checkpoint written by :func:`save_checkpoint` (weights-only)."""
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a training checkpoint written by :func:`save_checkpoint` (weights-only, on CPU,
+    with the one-line errors of :func:`~nanodet_plus.models.weights.read_checkpoint`)."""
     path = Path(path)
     if not path.is_file():
         raise FileMissingError(f"{path}: checkpoint not found")
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path}: cannot read checkpoint: {exc}") from None
+    checkpoint = read_checkpoint(path)
     if not isinstance(checkpoint, dict) or "model" not in checkpoint or "epoch" not in checkpoint:
         raise CheckpointError(
             f"{path}: not a nanodet-plus training checkpoint (use --weights for weight files)"
