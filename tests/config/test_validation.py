@@ -68,6 +68,8 @@ def test_a_misspelt_name_fails_at_load_with_a_suggestion(path: str, choices: tup
         ("data.augment.scale=[1.4, 0.6]", r"data\.augment\.scale \(1\.4, 0\.6\)"),
         ("data.input_size=[0, 320]", r"data\.input_size 0 is out of range: it must be >= 32"),
         ("data.workers=-1", r"data\.workers -1 is out of range"),
+        ("data.train_input_size=[250, 256]",
+         r"data\.train_input_size 250x256 \(width x height\): both must be multiples of 32"),
         ("model.num_classes=0", r"model\.num_classes 0 is out of range: it must be >= 1"),
         ("model.head.reg_max=0", r"model\.head\.reg_max 0 is out of range"),
         ("model.detach_epoch=-1", r"model\.detach_epoch -1 is out of range"),
