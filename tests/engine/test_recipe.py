@@ -36,10 +36,10 @@ def _records(count: int, side: float, image: int = 400) -> list[ImageRecord]:
 
 
 def _auto(overrides: list[str], records: list[ImageRecord], machine: Machine,
-          world_size: int = 2):
+          world_size: int = 2, from_weights: bool = False):
     config = load_config("nanodet-plus-m_416", ["model.num_classes=2", *overrides])
     return apply_auto_recipe(config, records, keys_set_by_user("nanodet-plus-m_416", overrides),
-                             world_size, machine)
+                             world_size, machine, from_weights=from_weights)
 
 
 def test_a_small_dataset_on_a_cpu_gets_the_short_cpu_recipe():
@@ -111,13 +111,13 @@ def test_keys_set_by_user(tmp_path: Path):
 def test_training_with_the_auto_recipe_logs_its_table(tiny_dataset, tiny_config, tmp_path,
                                                      caplog):
     overrides = [o for o in tiny_config(*tiny_dataset, epochs=1) if "recipe" not in o]
-    overrides = [o for o in overrides if not o.startswith(("train.batch_size", "model.aux"))]
+    overrides = [o for o in overrides if not o.startswith("train.batch_size")]
     from nanodet_plus.engine.trainer import train
 
     with caplog.at_level(logging.INFO, logger="nanodet_plus"):
         result = train("nanodet-plus-m_320", overrides, project=tmp_path, name="auto")
     saved = load_config(result.run_dir / "config.yaml")
-    assert saved.train.recipe == "auto" and saved.model.aux_head is None
+    assert saved.train.recipe == "auto" and saved.model.aux_head is not None  # the user's
     assert saved.train.batch_size == 8 and saved.data.input_size == (128, 128)
     assert "train.recipe auto" in caplog.text and "data.input_size" in caplog.text
 
@@ -137,3 +137,23 @@ def test_imagenet_backbone_weights_are_used_when_on_this_machine(tmp_path: Path,
     assert config.model.backbone.pretrained == str(expected)
     config, _ = _auto(["model.backbone.pretrained=null"], _records(100, 60), CPU_AVX2)
     assert config.model.backbone.pretrained is None
+
+
+def test_training_from_weights_gets_a_fine_tuning_schedule(tmp_path: Path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    scratch, _ = _auto(["train.time_budget_s=600"], _records(600, 60), CPU_BF16)
+    tuned, decided = _auto(["train.time_budget_s=600"], _records(600, 60), CPU_BF16,
+                           from_weights=True)
+    assert tuned.train.optimizer.lr == pytest.approx(scratch.train.optimizer.lr / 2)
+    assert tuned.train.warmup_steps == 10 < scratch.train.warmup_steps
+    assert tuned.train.epochs == scratch.train.epochs  # the budget decides how many
+    keys = {choice.key for choice, _ in decided}
+    assert "model.backbone.pretrained" not in keys  # the backbone comes with the weights
+    # Without a budget a third of the epochs; a budget or epochs the user sets win.
+    assert _auto([], _records(600, 60), CPU_BF16, from_weights=True)[0].train.epochs == 100
+    for mine in (["train.epochs=40"], ["train.epochs=40", "train.time_budget_s=0"]):
+        config, decided = _auto(mine, _records(600, 60), CPU_BF16, from_weights=True)
+        assert config.train.epochs == 40
+        assert [applied for c, applied in decided if c.key == "train.epochs"] == [False]

@@ -286,3 +286,35 @@ def test_a_model_and_in_memory_datasets_can_be_given(
     with pytest.raises(UsageError, match="the model given has 3 classes but the data has 2"):
         train("nanodet-plus-m_320", overrides, model=three_classes, train_set=records,
               project=tmp_path, name="bad")
+
+
+@pytest.mark.slow
+def test_agm_guides_for_its_share_of_epochs_then_freezes_and_resumes_exactly(
+    tiny_dataset: Dataset, tiny_config: Overrides, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    overrides = [*tiny_config(*tiny_dataset, epochs=2), "train.val_interval=2",
+                 "model.aux_head.guide_share=0.5", "train.save_period=1"]
+    straight = train("nanodet-plus-m_320", overrides, project=tmp_path, name="straight")
+    first_epoch = load_checkpoint(straight.run_dir / "epoch_1.ckpt")
+    last = load_checkpoint(straight.last_checkpoint)
+    assert (first_epoch["agm_stopped_epoch"], last["agm_stopped_epoch"]) == (None, 1)
+    aux_keys = [k for k in last["model"] if k.startswith(("aux_fpn.", "aux_head."))]
+    assert aux_keys
+    for key in aux_keys:  # epoch 2 ran without the AGM: its weights stayed as epoch 1 left them
+        assert torch.equal(first_epoch["model"][key], last["model"][key]), key
+    assert not torch.equal(first_epoch["model"]["head.gfl_cls.0.weight"],
+                           last["model"]["head.gfl_cls.0.weight"])
+    assert "aux_loss_qfl" in last["history"][0] and "aux_loss_qfl" not in last["history"][1]
+
+    _signal_at_step(monkeypatch, 3)  # the middle of epoch 2, after the AGM stopped
+    first = train("nanodet-plus-m_320", overrides, project=tmp_path, name="stopped")
+    monkeypatch.undo()
+    resumed = train(None, resume=first.last_checkpoint)
+    again = load_checkpoint(resumed.last_checkpoint)
+    assert again["agm_stopped_epoch"] == 1
+    for part in ("model", "ema", "optimizer"):
+        flat_a, flat_b = _tensors(last[part]), _tensors(again[part])
+        assert flat_a.keys() == flat_b.keys()
+        for key, value in flat_a.items():
+            assert torch.equal(value, flat_b[key]), f"{part}: {key} differs after resume"

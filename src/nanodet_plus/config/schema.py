@@ -106,6 +106,15 @@ class AuxHeadConfig:
     activation: str = option("LeakyReLU", ACTIVATIONS)
     norm: str = option("GN", NORMS)
     num_groups: int = number(32, ge=1)
+    # The fields below are not in the official code; their defaults are its AGM.
+    # DWConv: depthwise 3x3 + pointwise 1x1 tower convs instead of full 3x3 convs.
+    conv_type: str = option("Conv", ("Conv", "DWConv"))
+    # True: the AGM reads [neck, its own copy of the neck] (input_channel = 2x neck
+    # out_channels); False: the main neck's features only (input_channel = out_channels).
+    own_fpn: bool = True
+    # Share of the training epochs in which the AGM runs and guides the assigner; afterwards
+    # the assigner reads the head's own predictions and the AGM costs nothing.
+    guide_share: float = number(1.0, gt=0, le=1)
 
 
 @dataclass

@@ -118,10 +118,25 @@ def _check_model(model: ModelConfig, where: str) -> None:
             f"{where}.neck.out_channels {model.neck.out_channels}"
         )
     aux = model.aux_head
-    if aux is not None and aux.norm == "GN" and aux.feat_channels % aux.num_groups:
+    if aux is None:
+        return
+    if aux.norm == "GN" and aux.feat_channels % aux.num_groups:
         raise ConfigError(
             f"{where}.aux_head.feat_channels {aux.feat_channels} is not divisible by "
             f"{where}.aux_head.num_groups {aux.num_groups} (GroupNorm)"
+        )
+    if aux.norm == "GN" and aux.conv_type == "DWConv" and aux.input_channel % aux.num_groups:
+        raise ConfigError(
+            f"{where}.aux_head.input_channel {aux.input_channel} is not divisible by "
+            f"{where}.aux_head.num_groups {aux.num_groups} (GroupNorm of the depthwise conv)"
+        )
+    expected = model.neck.out_channels * (2 if aux.own_fpn else 1)
+    if aux.input_channel != expected:
+        reads = "[neck, aux neck] features" if aux.own_fpn else "the neck's features"
+        raise ConfigError(
+            f"{where}.aux_head.input_channel {aux.input_channel} should be {expected}: the "
+            f"AGM reads {reads} ({where}.neck.out_channels {model.neck.out_channels}, "
+            f"{where}.aux_head.own_fpn {aux.own_fpn})"
         )
 
 

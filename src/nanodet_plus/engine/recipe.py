@@ -34,6 +34,8 @@ SHORT_RUN_S = 2 * 3600  # budgets up to this are "short": milder augmentation
 STEPS_PER_VALIDATION = 300
 TRAIN_SIZES = (256, 320, 416)
 MIN_OBJECT_PX = 10  # 10th-percentile object side kept at the input (demo: 11 px at 256: best)
+FINETUNE_LR_FACTOR = 0.5  # --weights: share of the from-scratch learning rate
+FINETUNE_EPOCH_SHARE = 1 / 3  # --weights, no time budget: share of the from-scratch epochs
 
 
 @dataclass(frozen=True)
@@ -98,11 +100,12 @@ def auto_process_count(recipe: str, machine: Machine | None = None) -> int:
 
 
 def auto_choices(config: Config, stats: DatasetStats, machine: Machine, world_size: int,
-                 user_batch: int | None = None) -> list[Choice]:
+                 user_batch: int | None = None, from_weights: bool = False) -> list[Choice]:
     """Every value ``train.recipe: auto`` would set, before the user's own keys win.
 
     ``user_batch``: the per-process batch the user set, which the learning rate, warmup and
-    validation interval then follow.
+    validation interval then follow. ``from_weights``: training starts from a trained
+    detector's weights (``--weights``): a fine-tuning schedule, and no backbone weights.
     """
     if machine.cuda:
         per_process = user_batch or max(1, min(GPU_BATCH, stats.images // 8) // world_size)
@@ -116,10 +119,11 @@ def auto_choices(config: Config, stats: DatasetStats, machine: Machine, world_si
     return [
         Choice("train.batch_size", per_process, f"{total} images per step over {world_size} "
                f"{batch_reason}"),
-        *_schedule(total, stats),
+        *(_finetune_schedule(config, total, stats) if from_weights
+          else _schedule(total, stats)),
         *device_choices,
         *_augmentation(config),
-        *_backbone(config),
+        *([] if from_weights else _backbone(config)),
     ]
 
 
@@ -132,9 +136,34 @@ def _schedule(total_batch: int, stats: DatasetStats) -> list[Choice]:
                f"at most {MAX_LR:g}"),
         Choice("train.warmup_steps", _warmup(steps_per_epoch),
                f"half an epoch ({steps_per_epoch} steps), at least 20 and at most 300"),
-        Choice("train.val_interval", max(1, round(STEPS_PER_VALIDATION / steps_per_epoch)),
-               f"validate about every {STEPS_PER_VALIDATION} steps"),
+        _validation_interval(steps_per_epoch),
     ]
+
+
+def _finetune_schedule(config: Config, total_batch: int, stats: DatasetStats) -> list[Choice]:
+    """From a trained detector: a lower rate, a short warmup and, without a time budget, a
+    fraction of the from-scratch epochs."""
+    steps_per_epoch = max(1, stats.images // total_batch)
+    choices = [
+        Choice("train.optimizer.lr", _scaled_lr(total_batch) * FINETUNE_LR_FACTOR,
+               f"--weights: {FINETUNE_LR_FACTOR:g}x the from-scratch rate, so that what the "
+               "weights learned is kept"),
+        Choice("train.warmup_steps", max(10, _warmup(steps_per_epoch) // 4),
+               "--weights: a quarter of the from-scratch warmup (the features are trained)"),
+        _validation_interval(steps_per_epoch),
+    ]
+    if config.train.time_budget_s <= 0:
+        epochs = max(1, math.ceil(config.train.epochs * FINETUNE_EPOCH_SHARE))
+        choices.append(Choice("train.epochs", epochs,
+                              f"--weights: {FINETUNE_EPOCH_SHARE:g} of the {config.train.epochs} "
+                              "from-scratch epochs",
+                              yields_to=("train.time_budget_s",)))
+    return choices
+
+
+def _validation_interval(steps_per_epoch: int) -> Choice:
+    return Choice("train.val_interval", max(1, round(STEPS_PER_VALIDATION / steps_per_epoch)),
+                  f"validate about every {STEPS_PER_VALIDATION} steps")
 
 
 def _cpu_choices(stats: DatasetStats, machine: Machine, world_size: int) -> list[Choice]:
@@ -215,15 +244,17 @@ def apply_auto_recipe(
     user_keys: frozenset[str],
     world_size: int,
     machine: Machine | None = None,
+    from_weights: bool = False,
 ) -> tuple[Config, list[tuple[Choice, bool]]]:
     """``config`` with the auto recipe's values for every key the user did not set, and each
-    choice with whether it was applied (False: the user's value won)."""
+    choice with whether it was applied (False: the user's value won). ``from_weights``: the
+    run starts from a trained detector (``--weights``)."""
     machine = machine or Machine.detect()
     stats = DatasetStats.from_records(records, config.model.num_classes)
     user_batch = config.train.batch_size if "train.batch_size" in user_keys else None
     decided = []
     data = to_dict(config)
-    for choice in auto_choices(config, stats, machine, world_size, user_batch):
+    for choice in auto_choices(config, stats, machine, world_size, user_batch, from_weights):
         applied = not any(_set_by_user(key, user_keys)
                           for key in (choice.key, *choice.yields_to))
         if applied:

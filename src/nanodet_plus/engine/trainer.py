@@ -156,8 +156,10 @@ class _TrainStep(nn.Module):
         self.model = model
 
     def forward(self, images: torch.Tensor, gt_boxes: list[torch.Tensor],
-                gt_labels: list[torch.Tensor], epoch: int) -> dict[str, torch.Tensor]:
-        return self.model.training_losses(images, gt_boxes, gt_labels, epoch=epoch)
+                gt_labels: list[torch.Tensor], epoch: int,
+                guide: bool = True) -> dict[str, torch.Tensor]:
+        return self.model.training_losses(images, gt_boxes, gt_labels, epoch=epoch,
+                                          guide=guide)
 
 
 class Trainer:
@@ -218,6 +220,7 @@ class Trainer:
         self.partial_epoch: dict[str, Any] | None = None
         self.total_epochs = self.config.train.epochs  # shortened by train.time_budget_s
         self.seconds_before_resume = 0.0  # training time spent before this process resumed
+        self.agm_stopped_epoch: int | None = None  # where model.aux_head.guide_share ended
 
     # ----------------------------------------------------------------- set-up
     def _seed(self) -> None:
@@ -249,12 +252,17 @@ class Trainer:
         )
         if self.checkpoint is not None:
             self._restore(self.checkpoint)
-        step_module: nn.Module = _TrainStep(model)
+        self._wrap_step_module()
+        self._setup_run_dir()
+
+    def _wrap_step_module(self) -> None:
+        """The module each step calls; DistributedDataParallel syncs the parameters that
+        require gradients at the time it is built."""
+        step_module: nn.Module = _TrainStep(self.model)
         if self.dist.distributed:
             device_ids = [self.dist.device.index] if self.dist.device.type == "cuda" else None
             step_module = nn.parallel.DistributedDataParallel(step_module, device_ids=device_ids)
         self.step_module = step_module
-        self._setup_run_dir()
 
     def _setup_data(self) -> None:
         from nanodet_plus.engine.data import TrainData, read_record_sets
@@ -273,7 +281,8 @@ class Trainer:
         from nanodet_plus.engine.recipe import apply_auto_recipe, format_recipe
 
         self.config, decided = apply_auto_recipe(self.config, records, self.user_keys,
-                                                 self.dist.world_size)
+                                                 self.dist.world_size,
+                                                 from_weights=self.weights is not None)
         logger.info("train.recipe auto (train.recipe=official for the official values; any "
                     "key you set wins):\n%s", format_recipe(decided, self.config))
 
@@ -323,6 +332,9 @@ class Trainer:
             # the count fitted to the budget so far; a train.epochs override still caps it
             self._set_total_epochs(min(int(saved_total), self.config.train.epochs))
         self.seconds_before_resume = float(checkpoint.get("train_seconds", 0.0))
+        self.agm_stopped_epoch = checkpoint.get("agm_stopped_epoch")
+        if self.agm_stopped_epoch is not None:
+            self._freeze_agm()
         logger.info("resuming %s at epoch %d (batch %d), step %d", self.resume_path,
                     self.epoch + 1, self.batch_in_epoch, self.step)
 
@@ -347,6 +359,7 @@ class Trainer:
         self.run_start = time.perf_counter()
         self.run_start_epoch = self.epoch
         while self.epoch < self.total_epochs:
+            self._end_guidance_when_due()
             if not self._train_epoch(stop):
                 return "interrupted"
             self._fit_time_budget()
@@ -399,6 +412,25 @@ class Trainer:
         self.epoch_stats = meter.summary(lr, self.dist)
         return True
 
+    def _end_guidance_when_due(self) -> None:
+        """Stop the AGM for good once ``model.aux_head.guide_share`` of the epochs are done."""
+        aux = self.config.model.aux_head
+        if self.model.aux_head is None or aux is None or self.agm_stopped_epoch is not None:
+            return
+        if self.epoch < math.ceil(aux.guide_share * self.total_epochs):
+            return
+        self.agm_stopped_epoch = self.epoch
+        logger.info("epoch %d: the AGM stops (model.aux_head.guide_share %g of %d epochs); the "
+                    "assigner reads the head's own predictions from now on", self.epoch + 1,
+                    aux.guide_share, self.total_epochs)
+        self._freeze_agm()
+        self._wrap_step_module()
+
+    def _freeze_agm(self) -> None:
+        for module in (self.model.aux_fpn, self.model.aux_head):
+            if module is not None:
+                module.requires_grad_(False)
+
     def _train_step(self, batch: TrainBatch, epoch: int, syncing: bool) -> dict[str, float] | None:
         """Forward, backward and (when ``syncing``) the optimizer step of one micro-batch.
 
@@ -415,7 +447,8 @@ class Trainer:
             else contextlib.nullcontext()
         with sync_context:
             with self._autocast():
-                losses = self.step_module(images, gt_boxes, gt_labels, epoch)
+                losses = self.step_module(images, gt_boxes, gt_labels, epoch,
+                                          self.agm_stopped_epoch is None)
             loss = losses["loss"]
             (bad_loss,) = any_rank([not bool(torch.isfinite(loss.detach()))], self.dist)
             if bad_loss:
@@ -597,6 +630,7 @@ class Trainer:
             "partial_epoch": self.partial_epoch,
             "total_epochs": self.total_epochs,
             "train_seconds": self._training_seconds(),
+            "agm_stopped_epoch": self.agm_stopped_epoch,
         }
 
     @property

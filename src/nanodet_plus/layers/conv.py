@@ -103,6 +103,7 @@ class DepthwiseConvModule(nn.Module):
         padding: int = 0,
         norm: str | None = "BN",
         activation: str | None = "ReLU",
+        num_groups: int = 32,
     ) -> None:
         super().__init__()
         with_norm = norm is not None
@@ -112,8 +113,8 @@ class DepthwiseConvModule(nn.Module):
         )
         self.pointwise = nn.Conv2d(in_channels, out_channels, 1, bias=not with_norm)
         if with_norm:
-            self.dwnorm = build_norm(norm, in_channels)[1]
-            self.pwnorm = build_norm(norm, out_channels)[1]
+            self.dwnorm = build_norm(norm, in_channels, num_groups)[1]
+            self.pwnorm = build_norm(norm, out_channels, num_groups)[1]
         else:
             self.dwnorm = nn.Identity()
             self.pwnorm = nn.Identity()

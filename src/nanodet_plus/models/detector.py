@@ -64,12 +64,13 @@ class NanoDetPlus(nn.Module):
         self.aux_head: SimpleConvHead | None = None
         aux_cfg = config.aux_head
         if aux_cfg is not None:
-            self.aux_fpn = copy.deepcopy(self.fpn)
+            if aux_cfg.own_fpn:
+                self.aux_fpn = copy.deepcopy(self.fpn)
             self.aux_head = SimpleConvHead(
                 config.num_classes, aux_cfg.input_channel, aux_cfg.feat_channels,
                 aux_cfg.stacked_convs, head_cfg.strides, norm=aux_cfg.norm,
                 num_groups=aux_cfg.num_groups, reg_max=head_cfg.reg_max,
-                activation=aux_cfg.activation,
+                activation=aux_cfg.activation, conv_type=aux_cfg.conv_type,
             )
         self.detach_epoch = config.detach_epoch
         # The loss is no module (no parameters, no state dict); it lives beside the modules.
@@ -100,25 +101,25 @@ class NanoDetPlus(nn.Module):
         return self.head(self.fpn(self.backbone(images)), sigmoid_scores=sigmoid_scores)
 
     def forward_train(
-        self, images: torch.Tensor, epoch: int = 0
+        self, images: torch.Tensor, epoch: int = 0, guide: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(head_out, aux_out or None)`` for training.
+        """``(head_out, aux_out or None)`` for training; ``guide=False`` skips the AGM.
 
         From ``detach_epoch`` on, the AGM branch sees detached backbone and fpn features, so its
-        losses no longer reach the backbone and the main fpn. AGM input is [fpn, aux_fpn].
+        losses no longer reach the backbone and the main fpn. AGM input is [fpn, aux_fpn], or
+        fpn alone without an ``aux_fpn``.
         """
         feats = self.backbone(images)
         fpn_feats = self.fpn(feats)
         head_out = self.head(fpn_feats)
-        if self.aux_fpn is None or self.aux_head is None:
+        if self.aux_head is None or not guide:
             return head_out, None
         detach = epoch >= self.detach_epoch
-        if detach:
-            aux_feats = self.aux_fpn([f.detach() for f in feats])
-            main_feats: Sequence[torch.Tensor] = [f.detach() for f in fpn_feats]
-        else:
-            aux_feats = self.aux_fpn(feats)
-            main_feats = fpn_feats
+        main_feats: Sequence[torch.Tensor] = [f.detach() for f in fpn_feats] if detach \
+            else fpn_feats
+        if self.aux_fpn is None:
+            return head_out, self.aux_head(main_feats)
+        aux_feats = self.aux_fpn([f.detach() for f in feats] if detach else feats)
         dual = [torch.cat([main, aux], dim=1) for main, aux in zip(main_feats, aux_feats)]
         return head_out, self.aux_head(dual)
 
@@ -129,10 +130,13 @@ class NanoDetPlus(nn.Module):
         gt_labels: list[torch.Tensor],
         epoch: int = 0,
         gt_ignore: list[torch.Tensor] | None = None,
+        guide: bool = True,
     ) -> dict[str, torch.Tensor]:
         """Forward in training mode and return the loss dict: ``loss`` is the total to
-        back-propagate, ``num_pos`` the positives of the batch (for logging only)."""
-        head_out, aux_out = self.forward_train(images, epoch)
+        back-propagate, ``num_pos`` the positives of the batch (for logging only).
+
+        ``guide=False`` leaves the AGM out: the assigner reads the head's own predictions."""
+        head_out, aux_out = self.forward_train(images, epoch, guide)
         return self.criterion(
             head_out,
             aux_out,

@@ -320,7 +320,7 @@ def infer_model_config(state: Mapping[str, torch.Tensor], source: str = "weights
     Reads the backbone size, neck/head widths, class count, ``reg_max`` and whether the AGM is
     present from tensor shapes; everything else keeps the schema defaults.
     """
-    from nanodet_plus.config.schema import AuxHeadConfig, ModelConfig
+    from nanodet_plus.config.schema import ModelConfig
 
     try:
         branch = int(state["backbone.stage2.0.branch1.2.weight"].shape[0])
@@ -339,9 +339,26 @@ def infer_model_config(state: Mapping[str, torch.Tensor], source: str = "weights
     config.neck.out_channels = int(reduce[0][0])
     config.head.input_channel = config.head.feat_channels = int(head_in)
     config.head.reg_max = bins - 1
-    aux = state.get("aux_head.gfl_cls.weight")
-    config.aux_head = (
-        AuxHeadConfig(input_channel=int(aux.shape[1]), feat_channels=int(aux.shape[1]))
-        if aux is not None else None
-    )
+    config.aux_head = _infer_aux_config(state) if "aux_head.gfl_cls.weight" in state else None
     return config
+
+
+def _infer_aux_config(state: Mapping[str, torch.Tensor]) -> Any:
+    """The AGM's widths, depth, conv type and whether it has its own neck, from its tensors."""
+    from nanodet_plus.config.schema import AuxHeadConfig
+
+    feat = int(state["aux_head.gfl_cls.weight"].shape[1])
+    depth = len({key.split(".")[2] for key in state if key.startswith("aux_head.cls_convs.")})
+    first = "aux_head.cls_convs.0."
+    depthwise = f"{first}depthwise.weight" in state
+    if depthwise:
+        input_channel = int(state[f"{first}depthwise.weight"].shape[0])
+    elif f"{first}conv.weight" in state:
+        input_channel = int(state[f"{first}conv.weight"].shape[1])
+    else:
+        input_channel = feat
+    return AuxHeadConfig(
+        input_channel=input_channel, feat_channels=feat, stacked_convs=depth,
+        conv_type="DWConv" if depthwise else "Conv",
+        own_fpn=any(key.startswith("aux_fpn.") for key in state),
+    )

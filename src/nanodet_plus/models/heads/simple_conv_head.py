@@ -7,14 +7,18 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from nanodet_plus.layers.conv import ConvModule
+from nanodet_plus.layers.conv import ConvModule, DepthwiseConvModule
 from nanodet_plus.layers.init import normal_init
 from nanodet_plus.layers.scale import Scale
 from nanodet_plus.models.heads.nanodet_plus_head import PRIOR_BIAS, flatten_levels
 
 
 class SimpleConvHead(nn.Module):
-    """GFL-style head: cls and reg towers of 3×3 conv+GN shared by all levels, per-level scale."""
+    """GFL-style head: cls and reg towers of 3×3 conv+GN shared by all levels, per-level scale.
+
+    ``conv_type="DWConv"`` makes the tower convs depthwise-separable (a lighter AGM; not in the
+    official code).
+    """
 
     def __init__(
         self,
@@ -27,19 +31,23 @@ class SimpleConvHead(nn.Module):
         num_groups: int = 32,
         reg_max: int = 7,
         activation: str = "LeakyReLU",
+        conv_type: str = "Conv",
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.strides = tuple(strides)
         self.reg_max = reg_max
 
+        def conv(in_channels: int) -> nn.Module:
+            if conv_type == "DWConv":
+                return DepthwiseConvModule(in_channels, feat_channels, 3, 1, 1, norm=norm,
+                                           activation=activation, num_groups=num_groups)
+            return ConvModule(in_channels, feat_channels, 3, 1, 1, norm=norm,
+                              activation=activation, num_groups=num_groups)
+
         def tower() -> nn.ModuleList:
             return nn.ModuleList(
-                ConvModule(
-                    input_channel if i == 0 else feat_channels, feat_channels, 3, 1, 1,
-                    norm=norm, activation=activation, num_groups=num_groups,
-                )
-                for i in range(stacked_convs)
+                conv(input_channel if i == 0 else feat_channels) for i in range(stacked_convs)
             )
 
         self.cls_convs = tower()
@@ -50,9 +58,11 @@ class SimpleConvHead(nn.Module):
         self.init_weights()
 
     def init_weights(self) -> None:
-        """Tower convs ~ N(0, 0.01); gfl_cls bias -4.595; gfl_reg bias 0; scales 1."""
+        """Tower convs ~ N(0, 0.01) (depthwise towers keep their own init); gfl_cls bias
+        -4.595; gfl_reg bias 0; scales 1."""
         for module in [*self.cls_convs, *self.reg_convs]:
-            normal_init(module.conv, std=0.01)
+            if isinstance(module, ConvModule):
+                normal_init(module.conv, std=0.01)
         normal_init(self.gfl_cls, std=0.01, bias=PRIOR_BIAS)
         normal_init(self.gfl_reg, std=0.01)
 
