@@ -10,7 +10,7 @@ then scored by ``nanodet val --imgsz 320 320`` (AP and AP50 of the table).
     .venv/bin/python benchmarks/bench_recipe.py [--budget-s 510] [--recipes auto,official,demo]
         [--datasets digits-on-textures,words-on-photos] [--data-dir runs/bench_recipe/data]
         [--runs-dir runs/bench_recipe/runs] [--out benchmarks/results/recipe-DATE.json]
-        [--add-recipe "NAME: key=value ... [nproc=N]"]
+        [--add-recipe "NAME: key=value ... [nproc=N] [weights=PATH]"]
 
 Writes the JSON results and a PNG figure beside them and prints a Markdown table. A recipe
 whose training fails (e.g. an unknown key) is recorded with its error and the rest go on.
@@ -56,6 +56,7 @@ FROZEN_DEMO_OVERRIDES = (
     "data.augment.stretch=[[0.9,1.1],[0.9,1.1]]",
 )
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+DEMO_DATASET = "demo-shapes"
 EPOCH_LINE = re.compile(r"epoch (\d+)/(\d+): .*\| mAP ([0-9.]+) AP50 ([0-9.]+)")
 RUN_LINE = re.compile(r"; run (\S.*)$")
 
@@ -69,6 +70,7 @@ class Recipe:
     overrides: tuple[str, ...]
     nproc: int | None = None
     bf16_if_native: bool = False
+    weights: str | None = None  # --weights: start from a trained detector
 
 
 RECIPES: dict[str, Recipe] = {
@@ -77,7 +79,12 @@ RECIPES: dict[str, Recipe] = {
     "demo": Recipe(("train.recipe=official", *FROZEN_DEMO_OVERRIDES,
                     "train.time_budget_s={budget}", "train.batch_size=4", "data.workers=0"),
                    nproc=2, bf16_if_native=True),
+    # --device cuda: the official recipe with fp16 autocast (the issue's GPU baseline)
+    "official-amp": Recipe(("train.recipe=official", "train.time_budget_s={budget}",
+                            "train.precision=fp16")),
 }
+CPU_RECIPES = ("auto", "official", "demo")
+GPU_RECIPES = ("auto", "official-amp")
 
 
 @dataclass
@@ -94,6 +101,7 @@ class RunResult:
     seconds: float = 0.0  # wall-clock of the training command
     train_seconds: float = 0.0  # sum of the trainer's epoch times (validation excluded)
     points: list[list[float]] = field(default_factory=list)  # [seconds, AP] per validation
+    images_per_s: float | None = None  # median over the epochs
     command: list[str] = field(default_factory=list)
     run_dir: str | None = None
 
@@ -129,30 +137,41 @@ def machine_info() -> dict:
 
 # ------------------------------------------------------------------------------- recipes
 def parse_recipe(text: str) -> tuple[str, Recipe]:
-    """``"NAME: key=value key=value [nproc=N]"`` as a recipe (``{budget}`` is substituted)."""
+    """``"NAME: key=value key=value [nproc=N] [weights=PATH]"`` as a recipe (``{budget}`` is
+    substituted)."""
     name, _, rest = text.partition(":")
     if not name.strip() or not rest.strip():
         raise argparse.ArgumentTypeError(f"--add-recipe '{text}': want 'NAME: key=value ...'")
-    overrides, nproc = [], None
+    overrides, nproc, weights = [], None, None
     for token in rest.split():
         if token.startswith("nproc="):
             nproc = int(token.partition("=")[2])
+        elif token.startswith("weights="):
+            weights = str(Path(token.partition("=")[2]).resolve())
         else:
             overrides.append(token)
-    return name.strip(), Recipe(tuple(overrides), nproc)
+    return name.strip(), Recipe(tuple(overrides), nproc, weights=weights)
 
 
 def train_command(recipe: Recipe, config: Path, budget: float, project: Path, name: str,
-                  harness: list[str]) -> list[str]:
+                  harness: list[str], device: str = "cpu") -> list[str]:
     """The ``nanodet train`` command of one run: recipe overrides, then the harness's."""
     overrides = [o.replace("{budget}", f"{budget:g}") for o in recipe.overrides]
-    if recipe.bf16_if_native and cpu_flags() & set(BF16_FLAGS):
+    if recipe.bf16_if_native and device == "cpu" and cpu_flags() & set(BF16_FLAGS):
         overrides.append("train.precision=bf16")
     command = [sys.executable, "-m", "nanodet_plus", "train", str(config), *overrides,
-               *harness, "--project", str(project), "--name", name, "--device", "cpu"]
+               *harness, "--project", str(project), "--name", name, "--device", device]
     if recipe.nproc is not None:
         command += ["--nproc", str(recipe.nproc)]
+    if recipe.weights is not None:
+        command += ["--weights", recipe.weights]
     return command
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 # ------------------------------------------------------------------------------- running
@@ -222,14 +241,15 @@ def ap_points(history: list[dict], epoch_seconds: dict[int, float]) -> list[list
     return points
 
 
-def evaluate(run_dir: Path, eval_size: tuple[int, int], timeout: float) -> dict:
+def evaluate(run_dir: Path, eval_size: tuple[int, int], timeout: float,
+             device: str = "cpu") -> dict:
     """AP and AP50 of the run's best weights by ``nanodet val`` at ``eval_size``."""
     out = run_dir.parent
     name = f"{run_dir.name}-val"
     command = [sys.executable, "-m", "nanodet_plus", "val", str(run_dir / "config.yaml"),
                "--weights", str(run_dir / "model_best.pth"), "--imgsz", *map(str, eval_size),
                "--project", str(out), "--name", name, "--exist-ok", "--no-plots",
-               "--device", "cpu"]
+               "--device", device]
     code, _, tail, _ = run_logged(command, out / f"{name}.log", timeout)
     metrics_path = out / name / "metrics.json"
     if code or not metrics_path.exists():
@@ -257,7 +277,8 @@ def run_one(dataset: str, config: Path, recipe_name: str, recipe: Recipe,
         shutil.rmtree(run_dir)
     project.mkdir(parents=True, exist_ok=True)
     harness = [f"train.val_interval={args.val_interval}", "train.progress=false"]
-    command = train_command(recipe, config, args.budget_s, project, recipe_name, harness)
+    command = train_command(recipe, config, args.budget_s, project, recipe_name, harness,
+                            args.device)
     result = RunResult(dataset, recipe_name, command=command[2:])
     start = time.monotonic()
     limit = args.max_wall_s or args.budget_s * 1.5 + 600
@@ -271,17 +292,34 @@ def run_one(dataset: str, config: Path, recipe_name: str, recipe: Recipe,
     result.epochs = len(history)
     result.train_seconds = round(sum(r.get("epoch_time_s") or 0.0 for r in history), 1)
     result.points = ap_points(history, epoch_seconds)
+    speeds = sorted(r["images_per_s"] for r in history if r.get("images_per_s"))
+    result.images_per_s = round(speeds[len(speeds) // 2], 1) if speeds else None
     if stopped:
         result.status, result.error = "stopped", f"stopped at the {limit:g} s wall-clock limit"
     elif code:
         result.status, result.error = "failed", f"nanodet train exited {code}: {_last_error(tail)}"
     if code and not (stopped and (run_dir / "model_best.pth").exists()):
         return result
-    scores = evaluate(run_dir, tuple(args.eval_size), 900)
+    scores = evaluate(run_dir, tuple(args.eval_size), 900, args.device)
     result.ap, result.ap50 = scores.get("ap"), scores.get("ap50")
     if "error" in scores and result.status == "ok":
         result.status, result.error = "eval-failed", scores["error"]
     return result
+
+
+def prepare_dataset(name: str, data_dir: Path, seed: int) -> tuple[Path, dict]:
+    """The config of a benchmark dataset and its description, generated on first use."""
+    if name != DEMO_DATASET:
+        config = recipe_datasets.ensure(name, data_dir, seed)
+        return config, json.loads((config.parent / "dataset.json").read_text())
+    from nanodet_plus.data.demo import generate_demo_dataset
+
+    out_dir = data_dir / name / f"seed{seed}"
+    config = out_dir / "demo.yaml"
+    if not config.exists():
+        config = generate_demo_dataset(out_dir, seed=seed)
+    return config, {"name": name, "seed": seed, "description": "the demo's synthetic shapes "
+                    "(nanodet_plus.data.demo, 600 train / 150 val), what nanodet demo trains on"}
 
 
 # ------------------------------------------------------------------------------ reporting
@@ -294,9 +332,9 @@ def ap_by(points: list[list[float]], seconds: float) -> float | None:
 def markdown_table(results: list[RunResult], budget: float, eval_size: list[int]) -> str:
     """One row per dataset x recipe: final scores, then the AP curve at three times."""
     quarter, half = budget / 4, budget / 2
-    lines = [f"| dataset | recipe | AP@{eval_size[0]} | AP50 | epochs | wall s | "
+    lines = [f"| dataset | recipe | AP@{eval_size[0]} | AP50 | epochs | img/s | wall s | "
              f"AP by {quarter:.0f} s | AP by {half:.0f} s | AP by {budget:.0f} s | status |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def cell(value: float | None) -> str:
         return "-" if value is None else f"{value:.3f}"
@@ -304,7 +342,8 @@ def markdown_table(results: list[RunResult], budget: float, eval_size: list[int]
     for r in results:
         status = r.status if r.error is None else f"{r.status}: {r.error[:120]}"
         lines.append(f"| {r.dataset} | {r.recipe} | {cell(r.ap)} | {cell(r.ap50)} | "
-                     f"{r.epochs} | {r.seconds:.0f} | {cell(ap_by(r.points, quarter))} | "
+                     f"{r.epochs} | {r.images_per_s or '-'} | {r.seconds:.0f} | "
+                     f"{cell(ap_by(r.points, quarter))} | "
                      f"{cell(ap_by(r.points, half))} | {cell(ap_by(r.points, budget))} | "
                      f"{status.replace('|', '/')} |")
     return "\n".join(lines)
@@ -367,12 +406,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget-s", type=float, default=510.0,
                         help="training seconds per run (train.time_budget_s), 510 = 8.5 min")
-    parser.add_argument("--recipes", default=",".join(RECIPES), help="comma-separated names")
+    parser.add_argument("--recipes", default=None, help="comma-separated names (default: "
+                        f"{','.join(CPU_RECIPES)} on the CPU, {','.join(GPU_RECIPES)} on CUDA)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where to train; cuda without a CUDA device skips the benchmark")
     parser.add_argument("--add-recipe", type=parse_recipe, action="append", default=[],
-                        metavar="'NAME: key=value ... [nproc=N]'",
+                        metavar="'NAME: key=value ... [nproc=N] [weights=PATH]'",
                         help="one more recipe ({budget} is the budget); repeatable")
     parser.add_argument("--datasets", default=",".join(recipe_datasets.DATASETS),
-                        help="comma-separated names")
+                        help=f"comma-separated names, of {', '.join(recipe_datasets.DATASETS)} "
+                        f"and {DEMO_DATASET} (the demo's own shapes)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated datasets")
     parser.add_argument("--data-dir", default=str(REPO / "runs" / "bench_recipe" / "data"))
     parser.add_argument("--runs-dir", default=str(REPO / "runs" / "bench_recipe" / "runs"))
@@ -390,8 +433,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.device == "cuda" and not cuda_available():
+        print("bench_recipe: --device cuda but no CUDA device here: skipped")
+        return 0
     recipes = {**RECIPES, **dict(args.add_recipe)}
-    names = [n for n in args.recipes.split(",") if n] + [n for n, _ in args.add_recipe]
+    default = CPU_RECIPES if args.device == "cpu" else GPU_RECIPES
+    listed = default if args.recipes is None else args.recipes.split(",")
+    names = [n for n in listed if n] + [n for n, _ in args.add_recipe]
     unknown = [n for n in names if n not in recipes]
     if unknown:
         raise SystemExit(f"unknown recipe(s) {unknown}; known: {', '.join(recipes)}")
@@ -401,8 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     datasets, results = {}, []
     for dataset in args.datasets.split(","):
         start = time.monotonic()
-        config = recipe_datasets.ensure(dataset, args.data_dir, args.seed)
-        datasets[dataset] = json.loads((config.parent / "dataset.json").read_text())
+        config, datasets[dataset] = prepare_dataset(dataset, Path(args.data_dir), args.seed)
         print(f"{dataset}: {config} ({time.monotonic() - start:.0f} s)", flush=True)
         for name, recipe in chosen.items():
             print(f"{dataset} / {name}: training for {args.budget_s:g} s", flush=True)
