@@ -73,6 +73,7 @@ def test_interrupted_training_is_resumed(tmp_path: Path, fake_steps):
     (out / "data" / "demo.yaml").write_text("preset: nanodet-plus-m_320\n")
     (out / "train").mkdir()
     (out / "train" / "last.ckpt").write_bytes(b"ckpt")
+    (out / ".nanodet-owner").write_text("nanodet demo\n")  # an earlier demo made the folder
     assert demo.run(_args(out)) == 0
     assert fake_steps[0] == "resume"
 

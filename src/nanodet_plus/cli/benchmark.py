@@ -42,6 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="also time an existing ONNX file as row NAME (repeatable)")
     parser.add_argument("--workdir", help="keep the exported files here (default: temporary)")
     parser.add_argument("--out", help="write the markdown table to this file")
+    parser.add_argument("--force", action="store_true", help="replace an existing --out file")
     parser.set_defaults(func=run)
 
 
@@ -71,7 +72,10 @@ def run(args: argparse.Namespace) -> int:
         run_benchmark,
     )
     from nanodet_plus.export.verify import synthetic_image
+    from nanodet_plus.utils.files import atomic_write_text, refuse_to_replace
 
+    if args.out:
+        refuse_to_replace(args.out, allowed=args.force)
     names = [name.strip() for name in args.backends.split(",") if name.strip()]
     unknown = [name for name in names if name not in BACKENDS]
     if unknown:
@@ -123,7 +127,5 @@ def run(args: argparse.Namespace) -> int:
     report = (f"Machine: {machine_description()}\n\nCommand: `{command}`\n\n{table}\n")
     print(report)
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(report)
+        atomic_write_text(args.out, report)
     return 0

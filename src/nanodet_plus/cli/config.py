@@ -16,6 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     convert.add_argument("source", help="official config, e.g. nanodet-plus-m_416.yml")
     convert.add_argument("output", help="where to write the translated config (YAML)")
+    convert.add_argument("--force", action="store_true", help="replace an existing output")
     convert.set_defaults(func=run)
     show = actions.add_parser("show", help="print the fully resolved config")
     show.add_argument("source", help="preset name or YAML file (ours or official)")
@@ -25,11 +26,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nanodet_plus.config.loader import load_config, save_config, to_dict
+    from nanodet_plus.errors import UsageError
+    from nanodet_plus.utils.files import refuse_to_replace
 
     if args.action == "convert":
-        config = load_config(args.source)
         output = Path(args.output)
-        output.parent.mkdir(parents=True, exist_ok=True)
+        if output.exists() and output.resolve() == Path(args.source).resolve():
+            raise UsageError(f"{output} is the source config itself; write the translation "
+                             "to another file")
+        refuse_to_replace(output, allowed=args.force)
+        config = load_config(args.source)
         save_config(config, output)
         print(f"wrote {output}")
         return 0

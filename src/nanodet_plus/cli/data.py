@@ -20,7 +20,9 @@ def add_parser(subparsers) -> None:
     check.set_defaults(func=run_check)
 
     demo = commands.add_parser("demo", help="generate the synthetic shapes dataset")
-    demo.add_argument("out_dir", help="output folder")
+    demo.add_argument("out_dir", help="output folder (new or empty)")
+    demo.add_argument("--force", action="store_true",
+                      help="write into a folder that is not empty (same-named files replaced)")
     demo.add_argument("--images", type=int, default=600, help="training images (default 600)")
     demo.add_argument("--val-images", type=int, default=None,
                       help="validation images (default a quarter of --images)")
@@ -32,7 +34,9 @@ def add_parser(subparsers) -> None:
 
     preview = commands.add_parser("preview", help="write augmented samples with boxes drawn")
     preview.add_argument("config", help="config YAML (or preset)")
-    preview.add_argument("--out", required=True, help="output folder")
+    preview.add_argument("--out", required=True, help="output folder (new or empty)")
+    preview.add_argument("--force", action="store_true",
+                         help="write into a folder that is not empty (same-named files replaced)")
     preview.add_argument("--num", type=int, default=16)
     preview.add_argument("--split", choices=("train", "val"), default="train")
     preview.add_argument("--seed", type=int, default=None, help="default: train.seed")
@@ -61,9 +65,13 @@ def run_check(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from nanodet_plus.data.demo import EASY_STYLE, generate_demo_dataset
     from nanodet_plus.errors import UsageError
+    from nanodet_plus.utils.files import refuse_to_replace
 
     if args.images < 1:
-        raise UsageError("--images must be at least 1")
+        raise UsageError(f"--images must be at least 1, got {args.images}")
+    if args.val_images is not None and args.val_images < 1:
+        raise UsageError(f"--val-images must be at least 1, got {args.val_images}")
+    refuse_to_replace(args.out_dir, allowed=args.force, kind="folder")
     val_images = args.val_images if args.val_images is not None else max(1, args.images // 4)
     start = time.perf_counter()
     config_path = generate_demo_dataset(args.out_dir, args.images, val_images, args.seed,
@@ -79,7 +87,11 @@ def run_preview(args: argparse.Namespace) -> int:
     from nanodet_plus.data.datasets import load_record_set
     from nanodet_plus.data.preview import write_previews
     from nanodet_plus.errors import UsageError
+    from nanodet_plus.utils.files import refuse_to_replace
 
+    if args.num < 1:
+        raise UsageError(f"--num must be at least 1, got {args.num}")
+    refuse_to_replace(args.out, allowed=args.force, kind="folder")
     config = load_config(args.config)
     dataset_config = getattr(config.data, args.split)
     if dataset_config is None:

@@ -4,6 +4,8 @@ Steps: generate the synthetic demo dataset -> train NanoDet-Plus-m from scratch 
 the best weights (COCO mAP) -> export them to ONNX (verified) -> detect on val images through
 the ONNX model with the same ``Detector`` -> write ``summary.md``. A step whose result exists
 is not redone (``--force`` redoes everything); an interrupted training run is resumed.
+``--out`` must be new, empty or a folder an earlier ``nanodet demo`` made: the demo replaces
+only what it wrote itself.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import time
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
+
+OWNER = "nanodet demo"
 
 # The demo names only its data and a training-time budget: `train.recipe: auto` (the default,
 # engine/recipe.py) fits the rest to the data and the machine, as for a user's own dataset.
@@ -60,7 +64,7 @@ def _train(out: Path, config_path: Path, overrides: list[str], force: bool,
         return weights
     last = run_dir / "last.ckpt"
     if run_dir.exists() and (force or not last.exists()):
-        shutil.rmtree(run_dir)
+        shutil.rmtree(run_dir)  # inside the demo's own --out folder (checked by _claim)
     start = time.perf_counter()
     if last.exists():
         logger.info("demo: resuming the interrupted training run in %s", run_dir)
@@ -82,25 +86,25 @@ def _train(out: Path, config_path: Path, overrides: list[str], force: bool,
 
 def run(args: argparse.Namespace) -> int:
     from nanodet_plus.cli.main import main as nanodet
+    from nanodet_plus.engine.recipe import auto_process_count
+    from nanodet_plus.errors import UsageError
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    nproc = auto_process_count("auto") if args.nproc is None else args.nproc
+    if nproc < 1:
+        raise UsageError(f"--nproc must be at least 1, got {nproc}")
+    if args.images < 1:
+        raise UsageError(f"--images must be at least 1, got {args.images}")
+    _check_overrides(list(args.overrides))
+    out = _claim(Path(args.out))
     data_dir = out / "data"
     config_path = data_dir / "demo.yaml"
     if _step("generating the demo dataset", config_path, args.force):
         from nanodet_plus.data.demo import generate_demo_dataset
 
         if data_dir.exists():
-            shutil.rmtree(data_dir)
+            shutil.rmtree(data_dir)  # inside the demo's own folder
         generate_demo_dataset(data_dir, train_images=args.images, seed=args.seed)
 
-    from nanodet_plus.engine.recipe import auto_process_count
-
-    nproc = auto_process_count("auto") if args.nproc is None else args.nproc
-    if nproc < 1:
-        from nanodet_plus.errors import UsageError
-
-        raise UsageError(f"--nproc must be at least 1, got {nproc}")
     weights = _train(out, config_path, list(args.overrides), args.force, nproc)
 
     metrics_path = out / "val" / "metrics.json"
@@ -113,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     onnx_path = out / "model.onnx"
     if _step("exporting to ONNX", onnx_path, args.force):
         code = nanodet(["export", str(weights), "--config", str(out / "train" / "config.yaml"),
-                        "--format", "onnx", "--output", str(onnx_path)])
+                        "--format", "onnx", "--output", str(onnx_path), "--force"])
         if code:
             return code
 
@@ -129,6 +133,31 @@ def run(args: argparse.Namespace) -> int:
     summary = _write_summary(out, metrics_path, onnx_path, predictions)
     print(summary)
     return 0
+
+
+def _check_overrides(overrides: list[str]) -> None:
+    """Refuse a misspelt or invalid override before anything is generated or written."""
+    from nanodet_plus.config.loader import load_config
+    from nanodet_plus.data.demo import CLASS_NAMES
+
+    load_config({"preset": "nanodet-plus-m_320", "model": {"num_classes": len(CLASS_NAMES)},
+                 "class_names": list(CLASS_NAMES)}, overrides)
+
+
+def _claim(out: Path) -> Path:
+    """``out``, created and marked as the demo's; a non-empty folder an earlier demo did not
+    make is refused, so that nothing of the user's is ever replaced."""
+    from nanodet_plus.errors import UsageError
+    from nanodet_plus.utils.files import OWNER_MARK, make_owned_folder
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; choose a folder")
+    mark = out / OWNER_MARK
+    owned = mark.is_file() and mark.read_text().strip() == OWNER
+    if out.is_dir() and any(out.iterdir()) and not owned:
+        raise UsageError(f"--out {out} is not empty and was not made by nanodet demo; choose "
+                         "a new or empty folder (nothing was changed)")
+    return make_owned_folder(out, OWNER)
 
 
 def _write_summary(out: Path, metrics_path: Path, onnx_path: Path, predictions: Path) -> str:

@@ -66,6 +66,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="flat: the official single output; per-level: cls/dis outputs per stride",
     )
     parser.add_argument("--output", "-o", help="output file (default: beside the weights)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing output file (never a folder)")
     parser.add_argument(
         "--verify-image", help="image for the parity check (default: a generated scene)"
     )
@@ -97,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         layout=args.layout,
         output=args.output,
         verify_image=args.verify_image,
+        force=args.force,
     )
     result = export_model(weights, options)
     width, height = result.meta.input_size

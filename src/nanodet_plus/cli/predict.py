@@ -282,11 +282,12 @@ def run(args: argparse.Namespace) -> int:
     import cv2
 
     from nanodet_plus.runtime.sources import resolve_source
-    from nanodet_plus.utils.paths import increment_path
+    from nanodet_plus.utils.paths import check_project_folder, increment_path
 
     source = resolve_source(args.source)
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+    check_project_folder(args.project)
     detector = _load_detector(args)
     run_dir = increment_path(args.project, args.name, exist_ok=args.exist_ok)
     writer = RunWriter(run_dir, args.save_media)

@@ -57,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
     if config is not None and args.resume:
         raise UsageError("--resume continues with the checkpoint's config; give only key=value "
                          "overrides (e.g. train.epochs=400), not a CONFIG")
+    if args.project is not None:
+        from nanodet_plus.utils.paths import check_project_folder
+
+        check_project_folder(args.project)
     if args.nproc is None:
         args.nproc = _default_nproc(args, config, overrides)
     if args.nproc < 1:

@@ -60,6 +60,9 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--max-images {args.max_images} must be at least 1")
     if args.imgsz is not None and (args.imgsz[0] % 32 or args.imgsz[1] % 32):
         raise UsageError(f"--imgsz {args.imgsz[0]} {args.imgsz[1]}: both must be multiples of 32")
+    from nanodet_plus.utils.paths import check_project_folder
+
+    check_project_folder(args.project)
 
 
 def run(args: argparse.Namespace) -> int:

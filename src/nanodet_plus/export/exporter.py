@@ -7,7 +7,6 @@ image, and moved to its destination only when the outputs agree within the toler
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +27,7 @@ from nanodet_plus.export.graph import (
 from nanodet_plus.export.verify import TOLERANCE, check_parity, image_batch
 from nanodet_plus.model_meta import ModelMeta
 from nanodet_plus.models.loading import load_model
+from nanodet_plus.utils.files import refuse_to_replace
 from nanodet_plus.utils.optional import require
 
 LOGGER = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class ExportOptions:
     output: str | Path | None = None
     verify_image: str | Path | np.ndarray | None = None
     opset: int | None = None
+    force: bool = False  # replace existing files at the output path
 
 
 @dataclass
@@ -239,6 +240,8 @@ def export_model(
     if options.int8:
         require("onnxruntime", "onnx")
     weights = Path(weights)
+    destination = Path(options.output) if options.output else default_output(weights, options)
+    refuse_to_replace(destination, "--force (force=True)", allowed=options.force)
     loaded = load_model(weights, options.config)
     model, cfg = loaded.model, loaded.config
     if options.input_size is None:
@@ -249,7 +252,6 @@ def export_model(
     batch = image_batch(options.verify_image, options.input_size, meta.mean, meta.std,
                         options.batch)
     expected = comparable(torch_outputs(graph, batch), options)
-    destination = Path(options.output) if options.output else default_output(weights, options)
     destination.parent.mkdir(parents=True, exist_ok=True)
 
     from nanodet_plus.export import formats
@@ -269,12 +271,11 @@ def export_model(
             diff = check_end2end(options.format, expected, actual, options.nms)
         else:
             diff = check_parity(options.format, expected, actual)
-        written = []
-        for file in files:
-            target = destination.parent / file.name
-            if target.exists() and target.is_dir():
-                shutil.rmtree(target)
+        targets = [destination.parent / file.name for file in files]
+        for target in targets:  # the companion files (.bin, .json) too, before any is moved
+            refuse_to_replace(target, "--force (force=True)", allowed=options.force)
+        for file, target in zip(files, targets):
             file.replace(target)
-            written.append(target)
+        written = targets
     LOGGER.info("exported %s (max difference to PyTorch %.2e)", written[0], diff)
     return ExportResult(written[0], written, meta, diff, tolerance, notes)

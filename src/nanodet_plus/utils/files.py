@@ -101,3 +101,54 @@ def atomic_copy(source: str | Path, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         shutil.copyfile(source, tmp)
     return Path(path)
+
+
+# ---------------------------------------------------------------- nothing a user owns is lost
+OWNER_MARK = ".nanodet-owner"  # in folders a command made and may replace on a later run
+
+
+def refuse_to_replace(path: str | Path, flag: str = "--force", *, allowed: bool = False,
+                      kind: str = "file") -> Path:
+    """``path`` when a ``kind`` ("file" or "folder") may be written there: it does not exist,
+    or ``allowed`` (the user passed ``flag``) and it is the same kind. Otherwise a UsageError
+    naming the path and the flag; a folder where a file goes is refused even with the flag."""
+    from nanodet_plus.errors import UsageError
+
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return path
+    is_folder = path.is_dir()
+    if (kind == "file") == is_folder:
+        found = "a folder" if is_folder else "a file"
+        raise UsageError(f"{path} is {found}, where a {kind} is to be written; choose another "
+                         "path")
+    if kind == "folder" and is_folder and not any(path.iterdir()):
+        return path
+    if not allowed:
+        raise UsageError(f"{path} exists; pass {flag} to replace it, or choose another path")
+    return path
+
+
+def make_owned_folder(path: str | Path, owner: str) -> Path:
+    """Create ``path`` and mark it as made by ``owner`` (a command name), so that a later run
+    of that command may replace it (:func:`remove_owned_folder`)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / OWNER_MARK).write_text(owner + "\n")
+    return path
+
+
+def remove_owned_folder(path: str | Path, owner: str) -> None:
+    """Delete ``path`` if ``owner`` made it (its mark says so); a folder anyone else made is
+    refused with a UsageError that names it, and nothing is deleted."""
+    from nanodet_plus.errors import UsageError
+
+    path = Path(path)
+    if not path.exists():
+        return
+    mark = path / OWNER_MARK
+    made_by = mark.read_text().strip() if path.is_dir() and mark.is_file() else None
+    if made_by != owner:
+        raise UsageError(f"{path} is in the way and was not made by {owner}; move it away or "
+                         "choose another output folder (nothing was deleted)")
+    shutil.rmtree(path)
