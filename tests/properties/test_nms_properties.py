@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 from hypothesis import HealthCheck, Phase, assume, example, given, settings
 from hypothesis import strategies as st
@@ -119,17 +118,14 @@ def test_one_group_equals_plain_nms_and_groups_never_interact(
     assert [scores[i] for i in together] == sorted((scores[i] for i in together), reverse=True)
 
 
-# batched_nms hands the groups to torchvision's "coordinate trick": every box is shifted by
-# group * (largest coordinate + 1). That keeps groups apart only while coordinates are >= -1;
-# the post-processing clamps decoded boxes to [0, W] x [0, H] first, so it is never hit there,
-# but the function's contract ("boxes only suppress boxes of their group") does not say so.
+# torchvision's batched NMS shifts every box by group * (largest coordinate + 1), which keeps
+# groups apart only while coordinates are >= -1; this case mixed groups until batched_nms
+# shifted the boxes to start at 0.
 NEGATIVE_COUNTEREXAMPLE = (
     [(0.0, 0.0, 5.0, 5.0), (-7.0, -7.0, -1.0, -1.0)], [0.9, 0.8], [0, 1],
 )
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="known: batched_nms mixes groups for boxes with coordinates < -1")
 @settings(FAST, phases=(Phase.explicit, Phase.generate))
 @example(NEGATIVE_COUNTEREXAMPLE, 0.5)
 @given(nms_case(st.integers(-40, 40).map(float), st.integers(0, 24).map(float)), THRESHOLDS)

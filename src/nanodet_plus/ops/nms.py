@@ -14,11 +14,13 @@ def batched_nms(
     A box is dropped when its IoU (continuous coordinates, no +1) with a higher-scored kept
     box of the same group exceeds ``iou_thr``. ``groups`` is usually the class label, or
     ``image * num_classes + label`` to run a whole batch in one call. The boxes go through
-    float64 so the per-group coordinate offset torchvision may apply cannot round them.
+    float64 so the per-group coordinate offset torchvision may apply cannot round them, and
+    are shifted to start at 0: that offset keeps groups apart only for coordinates >= 0.
     """
     if boxes.shape[0] == 0:
         return torch.zeros((0,), dtype=torch.int64, device=boxes.device)
-    return torchvision.ops.batched_nms(boxes.double(), scores.double(), groups, float(iou_thr))
+    shifted = boxes.double() - boxes.min().double()  # IoU is unchanged by a translation
+    return torchvision.ops.batched_nms(shifted, scores.double(), groups, float(iou_thr))
 
 
 def top_k_per_group(groups: torch.Tensor, k: int) -> torch.Tensor:
