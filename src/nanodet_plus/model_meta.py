@@ -210,7 +210,8 @@ def fallback_meta(
 
     cfg = load_config(config) if config is not None else Config()
     reg_max = cfg.model.head.reg_max
-    last = output_shape[-1] if output_shape else None
+    _check_official_shapes(model_path, input_shape, output_shape, cfg.model.head.strides)
+    last = output_shape[-1]
     if not isinstance(last, int):
         raise CheckpointError(f"{model_path}: cannot tell the number of classes from output "
                               f"shape {output_shape}")
@@ -243,3 +244,27 @@ def fallback_meta(
         batch_size=batch,
         extra={"layout": "flat", "official": True},
     )
+
+
+def _check_official_shapes(model_path: str | Path, input_shape: list, output_shape: list,
+                           strides: tuple[int, ...]) -> None:
+    """Refuse a file whose graph is not the official deploy layout: input ``[N, 3, H, W]``,
+    output ``[N, points, C + 4(R+1)]`` with one point per cell of every stride's grid."""
+    from nanodet_plus.ops.priors import num_points
+
+    channels = input_shape[1] if len(input_shape) == 4 else None
+    if len(input_shape) != 4 or len(output_shape) != 3 or (
+        isinstance(channels, int) and channels != 3
+    ):
+        raise CheckpointError(
+            f"{model_path}: not a NanoDet-Plus model (input shape {input_shape}, output shape "
+            f"{output_shape}; expected [N, 3, H, W] in and [N, points, classes + 32] out)"
+        )
+    height, width, points = input_shape[2], input_shape[3], output_shape[1]
+    if all(isinstance(v, int) for v in (height, width, points)):
+        expected = num_points((height, width), strides)
+        if points != expected:
+            raise CheckpointError(
+                f"{model_path}: not a NanoDet-Plus model ({points} output points for a "
+                f"{width}x{height} input; strides {list(strides)} give {expected})"
+            )

@@ -124,6 +124,38 @@ def test_class_count_mismatch_non_strict_keeps_fresh_init(reference_weights, ref
     assert "re-initialised" in report.summary()
 
 
+def test_another_class_count_is_one_warning_line_not_one_per_tensor(reference_weights,
+                                                                      caplog):
+    model = nd.build_model("nanodet-plus-m_320", num_classes=3)
+    with caplog.at_level(logging.INFO, logger="nanodet_plus.models.weights"):
+        load_weights(model, reference_weights, strict=False)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == [
+        f"{reference_weights}: the class count differs, so 10 classifier output tensor(s) start "
+        "fresh (head.gfl_cls.0.weight [112, 96, 1, 1] in the file, [35, 96, 1, 1] in the model; "
+        "head.gfl_cls.0.bias [112] in the file, [35] in the model)"
+    ]
+
+
+def test_weights_of_another_architecture_are_refused_even_non_strict(tmp_path, caplog):
+    """1.5x weights for a 1.0x model would leave 82 % of it fresh: an error naming both sizes,
+    not 730 warning lines, and the model is left untouched."""
+    big = tmp_path / "m15.pth"
+    torch.save({"state_dict": nd.build_model("nanodet-plus-m-1.5x_320").state_dict()}, big)
+    torch.manual_seed(0)
+    model = nd.build_model("nanodet-plus-m_320")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with caplog.at_level(logging.INFO, logger="nanodet_plus.models.weights"), \
+            pytest.raises(CheckpointError) as info:
+        load_weights(model, big, strict=False)
+    assert str(info.value) == (
+        f"{big} holds a ShuffleNetV2 1.5x, Ghost-PAN 128 model but the config asks for "
+        "ShuffleNetV2 1.0x, Ghost-PAN 96: 720 of 877 tensors would start from scratch; use a "
+        "config of the file's architecture, or weights of this one")
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    _assert_state_equal(model, before)
+
+
 def test_missing_and_unexpected_keys_strict(model_m320, reference_state):
     state = dict(reference_state)
     del state["head.gfl_cls.3.bias"]

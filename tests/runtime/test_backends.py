@@ -130,6 +130,32 @@ def test_metadata_travels_with_the_file(fmt, exported, torch_model):
     np.testing.assert_allclose(meta.project, loaded_project.numpy(), atol=1e-6)
 
 
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_an_official_onnx_without_metadata_names_coco_classes(fmt, exported, torch_detections,
+                                                              test_image, tmp_path):
+    """The official export tool writes no metadata: an 80-class file gets the COCO names, as
+    the same weights do in PyTorch, instead of class ids ('62')."""
+    import onnx
+
+    from nanodet_plus.data.coco_classes import COCO_CLASSES
+
+    def reference_name(label: int) -> str:
+        return COCO_CLASSES[int(label)]
+
+    _require_runtime(fmt)
+    model = onnx.load(str(exported("onnx", (320, 320))))
+    del model.metadata_props[:]
+    official = tmp_path / "official.onnx"
+    onnx.save(model, str(official))
+    detector = Detector.from_file(official, format=fmt, score_thr=0.05)
+    assert detector.meta.extra.get("official") is True
+    assert detector.meta.class_names is not None and detector.meta.class_names[62] == "tv"
+    # (the boxes move a little: a file without metadata runs on the default pre-processing)
+    result, reference = detector(test_image), torch_detections((320, 320))
+    assert len(result) > 10 and result.names[0] == reference.names[0]
+    assert result.names == [reference_name(label) for label in result.labels]
+
+
 def test_non_square_onnx_is_not_transposed(exported):
     import onnx
 

@@ -120,15 +120,50 @@ def _merge(base: dict, update: dict) -> dict:
     return out
 
 
+# Leading bytes of files that get passed where a config belongs, for a message that says what
+# the file is instead of a decoding error.
+_BINARY_KINDS = (
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x89PNG", "a PNG image"),
+    (b"GIF8", "a GIF image"),
+    (b"BM", "a BMP image"),
+    (b"RIFF", "a WebP image"),
+    (b"PK\x03\x04", "a zip archive, e.g. PyTorch weights"),
+    (b"\x80", "a pickle, e.g. PyTorch weights"),
+)
+
+
+def _binary_kind(head: bytes) -> str:
+    for magic, kind in _BINARY_KINDS:
+        if head.startswith(magic):
+            return kind
+    return "binary data"
+
+
 def _read_yaml(path: Path) -> dict:
+    """The mapping in a YAML config file; a ConfigError naming the file for anything else (an
+    image, weights or other binary file, invalid YAML, a list or a scalar)."""
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder, not a YAML config file")
+    raw = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text())
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text:
+        raise ConfigError(f"{path}: not a YAML config ({_binary_kind(raw[:8])}, not text)")
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML ({where}{problem})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
+        raise ConfigError(f"{path}: not a YAML config (the top level is a {type(data).__name__}, "
+                          "not a mapping of keys)")
     return data
 
 
@@ -250,6 +285,9 @@ def load_config(
     ``key.path=value`` strings; ``fields`` are top-level replacements applied last.
     """
     base_dir = Path.cwd()
+    if not isinstance(source, (str, Path, dict, Config, type(None))):
+        raise ConfigError(f"expected a preset name, a YAML path, a dict or a Config, got "
+                          f"{type(source).__name__}")
     if isinstance(source, Config):
         data = to_dict(source)
     elif isinstance(source, dict):
@@ -259,7 +297,7 @@ def load_config(
     else:
         path = Path(source).expanduser()
         if path.suffix.lower() in (".yml", ".yaml") or path.exists():
-            if not path.is_file():
+            if not path.exists():
                 raise ConfigError(f"config file not found: {path}")
             data = _read_yaml(path)
             base_dir = path.resolve().parent

@@ -239,6 +239,9 @@ def export_model(
         require(module, extra)
     if options.int8:
         require("onnxruntime", "onnx")
+        from nanodet_plus.export.quantize import calibration_images
+
+        calibration_images(options.calib, options.calib_images)  # unusable: fail before work
     weights = Path(weights)
     destination = Path(options.output) if options.output else default_output(weights, options)
     refuse_to_replace(destination, "--force (force=True)", allowed=options.force)

@@ -28,7 +28,22 @@ INT8_SCORE_TOLERANCE = 0.02
 
 def calibration_images(source: Any, limit: int = 100) -> list[Path]:
     """Image paths for calibration: a folder (searched recursively), an image file, or a
-    config/preset whose val (else train) dataset folder is used."""
+    config/preset whose val (else train) dataset folder is used. At least one of them must
+    decode (checked up to the first that does), so that an export never calibrates on none."""
+    images = _calibration_paths(source, limit)
+    if not any(_decodes(path) for path in images):
+        raise ExportError(f"{source}: none of the {len(images)} calibration image(s) could be "
+                          f"read (the first: {images[0]})")
+    return images
+
+
+def _decodes(path: Path) -> bool:
+    import cv2
+
+    return cv2.imread(str(path), cv2.IMREAD_COLOR) is not None
+
+
+def _calibration_paths(source: Any, limit: int) -> list[Path]:
     if source is None:
         raise ExportError("INT8 export needs calibration images: pass --calib DIR|CONFIG")
     path = Path(str(source))

@@ -26,6 +26,9 @@ def resolve_model_config(
     else:
         model_config = copy.deepcopy(load_config(source).model)
     if num_classes is not None:
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int):
+            raise UsageError(f"num_classes {num_classes!r} is a {type(num_classes).__name__}; "
+                             "pass an integer, e.g. num_classes=80")
         model_config = dataclasses.replace(model_config, num_classes=num_classes)
     validate_model(model_config)
     return model_config

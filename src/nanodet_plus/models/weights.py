@@ -13,6 +13,7 @@ EMA weights are preferred when present. Files without the training-only ``aux_fp
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,10 @@ IMAGENET_URLS = {
     "1.5x": "https://download.pytorch.org/models/shufflenetv2_x1_5-3c479a10.pth",
     "2.0x": "https://download.pytorch.org/models/shufflenetv2_x2_0-8be3c8ee.pth",
 }
+# Classifier outputs: their shape follows the class count, so fine-tuning re-initialises them.
+CLASS_OUTPUT_PREFIXES = ("head.gfl_cls.", "aux_head.gfl_cls.")
+# A non-strict load that leaves more than this share of the other tensors fresh is refused.
+MAX_REINITIALISED_SHARE = 0.5
 STRICT_HINT = " Use strict=False to load what fits (e.g. fine-tuning with another class count)."
 
 
@@ -86,22 +91,54 @@ def _is_tensor_dict(obj: Any) -> bool:
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """``torch.load(weights_only=True)`` with one-line errors naming the file."""
+    """``torch.load(weights_only=True)`` with one-line errors naming the file and saying what
+    it holds instead (never advice to load it unsafely)."""
     path = Path(path).expanduser()
     if not path.exists():
         raise FileMissingError(f"weights file not found: {path}")
     if not path.is_file():
-        raise CheckpointError(f"{path}: not a file")
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = _unreadable_reason(path, exc)
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({reason})") from None
     if not isinstance(obj, Mapping):
         raise CheckpointError(
             f"{path}: not a checkpoint (holds a {type(obj).__name__}, not a dict)"
         )
     return dict(obj)
+
+
+_IMAGE_MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG", "PNG"), (b"GIF8", "GIF"),
+                (b"BM", "BMP"), (b"RIFF", "WebP"))
+
+
+def _unreadable_reason(path: Path, exc: Exception) -> str:
+    """What a file that ``torch.load`` refused holds, in a few words. torch's own message is
+    not shown: for a safe load that fails it advises ``weights_only=False``, which would run
+    any code the file carries."""
+    with path.open("rb") as file:
+        head = file.read(512)
+    if not head:
+        return "the file is empty"
+    for magic, kind in _IMAGE_MAGIC:
+        if head.startswith(magic):
+            return f"it is a {kind} image"
+    if head.startswith((b"PK\x03\x04", b"\x80")):  # torch.save's zip or legacy pickle
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if found is None:
+            return "a damaged or incomplete PyTorch file"
+        return (f"it holds Python objects other than tensors ({found.group(1)}), which a safe "
+                "load refuses; save a state dict, e.g. torch.save({'state_dict': "
+                "model.state_dict()})")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "unknown binary data"
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return "it is a YAML file, e.g. a config, not saved weights"
+    return "it holds text, not saved tensors"
 
 
 def _strip_prefix(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
@@ -161,7 +198,10 @@ def load_weights(
 
     ``strict=True`` raises :class:`CheckpointError` on missing, unexpected or shape-conflicting
     keys (a deploy file's absent aux keys are fine). ``strict=False`` loads what fits: tensors
-    whose shape differs (e.g. another class count) keep the model's fresh initialisation.
+    whose shape differs (e.g. another class count) keep the model's fresh initialisation, and
+    one warning line per kind of mismatch says so; a file that would leave more than half of
+    the tensors other than the classifier outputs fresh (another architecture, e.g. 1.5x
+    weights for a 1.0x config) is refused with a CheckpointError naming both.
     """
     if isinstance(path_or_state_dict, Mapping):
         source = "<state dict>"
@@ -214,21 +254,74 @@ def apply_state_dict(
     ]
     if strict and (report.missing or report.unexpected or report.shape_mismatch):
         raise CheckpointError(_mismatch_message(source, report) + mismatch_hint)
+    if not strict:
+        _refuse_another_architecture(model, state, report)
     model.load_state_dict(to_load, strict=False)
     report.loaded = len(to_load)
     if report.kept_aux:
         logger.info("%s: deploy file without aux weights; kept the model's AGM weights", source)
-    for key, file_shape, model_shape in report.shape_mismatch:
-        logger.warning(
-            "%s: %s has shape %s in the file but %s in the model; kept the fresh init",
-            source, key, list(file_shape), list(model_shape),
-        )
+    _warn_partial_load(report)
+    logger.info("%s", report.summary())
+    return report
+
+
+def _is_class_output(key: str) -> bool:
+    """Whether ``key`` is a classifier output whose shape follows the class count (these are
+    expected to start fresh when fine-tuning on other classes)."""
+    return key.startswith(CLASS_OUTPUT_PREFIXES)
+
+
+def _refuse_another_architecture(
+    model: nn.Module, state: Mapping[str, torch.Tensor], report: LoadReport
+) -> None:
+    """A non-strict load that would leave most of the model at its fresh initialisation is
+    not fine-tuning but weights of another architecture: refuse it, naming both."""
+    lost = set(report.missing) | set(report.reinitialised)
+    considered = [
+        key for key in model.state_dict()
+        if not _is_class_output(key) and not (report.kept_aux and is_training_only_key(key))
+    ]
+    count = sum(key in lost for key in considered)
+    if not considered or count <= MAX_REINITIALISED_SHARE * len(considered):
+        return
+    try:
+        held = f"a {_describe_model(infer_model_config(state, report.source))} model"
+    except CheckpointError:
+        held = "weights of another architecture"
+    config = getattr(model, "config", None)
+    wanted = _describe_model(config) if config is not None else type(model).__name__
+    raise CheckpointError(
+        f"{report.source} holds {held} but the config asks for {wanted}: {count} of "
+        f"{len(considered)} tensors would start from scratch; use a config of the file's "
+        "architecture, or weights of this one"
+    )
+
+
+def _describe_model(model_config: Any) -> str:
+    """Backbone width and neck width of a ModelConfig, e.g. ``ShuffleNetV2 1.5x, Ghost-PAN
+    128``: what tells the NanoDet-Plus sizes apart."""
+    return (f"ShuffleNetV2 {model_config.backbone.model_size}, Ghost-PAN "
+            f"{model_config.neck.out_channels}")
+
+
+def _warn_partial_load(report: LoadReport) -> None:
+    """One warning line per kind of key that did not load, however many there are."""
+    source = report.source
+    count = len(report.shape_mismatch)
+    if count:
+        shown = "; ".join(f"{key} {list(file)} in the file, {list(own)} in the model"
+                          for key, file, own in report.shape_mismatch[:2])
+        if all(_is_class_output(key) for key in report.reinitialised):
+            logger.warning("%s: the class count differs, so %d classifier output tensor(s) "
+                           "start fresh (%s)", source, count, shown)
+        else:
+            more = f"; ... ({count} in all)" if count > 2 else ""
+            logger.warning("%s: %d tensor(s) keep their fresh init because the shapes differ: "
+                           "%s%s", source, count, shown, more)
     if report.missing:
         logger.warning("%s: missing keys kept from the model: %s", source, _first(report.missing))
     if report.unexpected:
         logger.warning("%s: unexpected keys ignored: %s", source, _first(report.unexpected))
-    logger.info("%s", report.summary())
-    return report
 
 
 def _mismatch_message(source: str, report: LoadReport) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 from torch import nn
@@ -19,11 +19,61 @@ from nanodet_plus.structures import Detections
 
 logger = logging.getLogger(__name__)
 
-ImageInput = np.ndarray | str | Path
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+ImageInput = Union[np.ndarray, str, Path, "PILImage"]
+
+
+def _is_pil_image(item: Any) -> bool:
+    """Whether ``item`` is a PIL image, without importing PIL (an optional package)."""
+    return type(item).__module__.startswith("PIL.") and hasattr(item, "convert")
+
+
+def as_bgr_array(item: Any, index: int = 0) -> np.ndarray:
+    """A uint8 HxW, HxWx3 (BGR) or HxWx4 (BGRA) array for the preprocessing; a PIL image is
+    converted from RGB. Anything else (None, an empty array, float pixels, two channels) is a
+    UsageError naming image ``index`` and the problem, instead of a failure deep inside."""
+    if _is_pil_image(item):
+        return np.ascontiguousarray(np.asarray(item.convert("RGB"))[:, :, ::-1])
+    if item is None:
+        raise UsageError(f"image {index} is None, not an image (cv2.imread returns None for a "
+                         "file it cannot read)")
+    if not isinstance(item, np.ndarray):
+        raise UsageError(f"image {index}: expected a BGR numpy array, a PIL image or a path, "
+                         f"got {type(item).__name__}")
+    if item.ndim not in (2, 3) or (item.ndim == 3 and item.shape[2] not in (1, 3, 4)):
+        raise UsageError(f"image {index}: shape {tuple(item.shape)} is not HxW (gray), HxWx3 "
+                         "(BGR) or HxWx4 (BGRA)")
+    if item.shape[0] == 0 or item.shape[1] == 0:
+        raise UsageError(f"image {index}: empty array of shape {tuple(item.shape)}")
+    if item.dtype != np.uint8:
+        raise UsageError(f"image {index}: pixels are {item.dtype}, expected uint8 (0-255)")
+    return item[:, :, 0] if item.ndim == 3 and item.shape[2] == 1 else item
+
+
+def _check_options(input_size: Any, score_thr: Any, iou_thr: Any, max_det: Any,
+                   batch_size: Any) -> None:
+    """One-line UsageErrors for Detector arguments out of range, before any work."""
+    if input_size is not None:
+        sizes = list(input_size) if isinstance(input_size, (list, tuple)) else [input_size]
+        if len(sizes) != 2 or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 and v % 32 == 0
+            for v in sizes
+        ):
+            raise UsageError(f"input_size {input_size!r}: expected (width, height), positive "
+                             "multiples of 32")
+    for name, value in (("score_thr", score_thr), ("iou_thr", iou_thr)):
+        number = isinstance(value, (int, float, np.integer, np.floating))
+        if isinstance(value, bool) or not number or not 0 <= value <= 1:
+            raise UsageError(f"{name} {value!r} is out of range: it must be from 0 to 1")
+    for name, value in (("max_det", max_det), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise UsageError(f"{name} {value!r} is out of range: it must be an integer >= 1")
 
 
 class Detector:
-    """Run a NanoDet-Plus model on BGR images or image files.
+    """Run a NanoDet-Plus model on BGR images, PIL images (RGB, converted) or image files.
 
     ``model_or_backend`` is a PyTorch model (wrapped in a :class:`TorchBackend` on ``device``)
     or any :class:`Backend`. ``input_size`` (``(width, height)``), ``keep_ratio`` and
@@ -46,6 +96,7 @@ class Detector:
         batch_size: int = 8,
         fuse: bool = False,
     ) -> None:
+        _check_options(input_size, score_thr, iou_thr, max_det, batch_size)
         if isinstance(model_or_backend, nn.Module):
             from nanodet_plus.runtime.torch_backend import TorchBackend
 
@@ -103,8 +154,11 @@ class Detector:
         self, source: ImageInput | Sequence[ImageInput]
     ) -> Detections | list[Detections]:
         """Detect in one image (-> Detections) or a list of images (-> list of Detections)."""
-        if isinstance(source, (np.ndarray, str, Path)):
+        if source is None or isinstance(source, (np.ndarray, str, Path)) or _is_pil_image(source):
             return self.detect([source])[0]
+        if not isinstance(source, Sequence):
+            raise UsageError(f"expected an image, a path or a list of them, got "
+                             f"{type(source).__name__}")
         return self.detect(list(source))
 
     def detect(self, sources: Sequence[ImageInput]) -> list[Detections]:
@@ -113,14 +167,14 @@ class Detector:
         for start in range(0, len(sources), self.batch_size):
             chunk = sources[start : start + self.batch_size]
             images, paths = [], []
-            for item in chunk:
+            for index, item in enumerate(chunk, start):
                 if isinstance(item, (str, Path)):
                     images.append(read_image(item))
                     paths.append(str(item))
                 else:
-                    images.append(item)
+                    images.append(as_bgr_array(item, index))
                     paths.append(None)
-            results.extend(self.detect_images(images, paths))
+            results.extend(self._run_batch(images, paths))
         return results
 
     def prepare(self, images: Sequence[np.ndarray]) -> PreparedBatch:
@@ -138,7 +192,13 @@ class Detector:
     def detect_images(
         self, images: Sequence[np.ndarray], paths: Sequence[str | None] | None = None
     ) -> list[Detections]:
-        """One batch of BGR images through preprocess, backend and post-processing."""
+        """One batch of BGR (or PIL) images through preprocess, backend and post-processing."""
+        checked = [as_bgr_array(image, index) for index, image in enumerate(images)]
+        return self._run_batch(checked, paths)
+
+    def _run_batch(
+        self, images: Sequence[np.ndarray], paths: Sequence[str | None] | None
+    ) -> list[Detections]:
         prepared = self.prepare(images)
         batch = prepared.images
         fixed_batch = self.meta.batch_size

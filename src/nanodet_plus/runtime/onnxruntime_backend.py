@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from nanodet_plus.errors import FileMissingError
+from nanodet_plus.errors import CheckpointError, FileMissingError
 from nanodet_plus.model_meta import ModelMeta, fallback_meta, meta_from_props, to_flat
+from nanodet_plus.runtime.base import runtime_reason, with_default_class_names
 from nanodet_plus.utils.optional import require
 
 LOGGER = logging.getLogger(__name__)
@@ -19,7 +20,9 @@ class OnnxRuntimeBackend:
     """An ``onnxruntime.InferenceSession`` on the CPU provider.
 
     ``meta`` comes from the file's metadata_props; files without it (official exports) get
-    :func:`fallback_meta` from ``config`` or the defaults.
+    :func:`fallback_meta` from ``config`` or the defaults, and the COCO class names when they
+    have 80 classes (as the same weights get in PyTorch). A file ONNX Runtime cannot open is a
+    one-line CheckpointError naming it.
     """
 
     name = "onnxruntime"
@@ -41,18 +44,22 @@ class OnnxRuntimeBackend:
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(self.path), options, providers=["CPUExecutionProvider"]
-        )
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own classes for every bad file
+            raise CheckpointError(f"{self.path}: not a readable ONNX model "
+                                  f"({runtime_reason(exc)})") from None
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
         props = self.session.get_modelmeta().custom_metadata_map
-        self.meta = meta or meta_from_props(props) or fallback_meta(
+        self.meta = meta or meta_from_props(props) or with_default_class_names(fallback_meta(
             self.path,
             list(self.session.get_inputs()[0].shape),
             list(self.session.get_outputs()[0].shape),
             config,
-        )
+        ))
 
     def run(self, batch: np.ndarray) -> list[np.ndarray]:
         """Every graph output, in the graph's order."""

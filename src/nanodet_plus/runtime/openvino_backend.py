@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from nanodet_plus.errors import FileMissingError, UsageError
+from nanodet_plus.errors import CheckpointError, FileMissingError, UsageError
 from nanodet_plus.model_meta import (
     ModelMeta,
     fallback_meta,
@@ -20,6 +20,7 @@ from nanodet_plus.model_meta import (
     read_sidecar,
     to_flat,
 )
+from nanodet_plus.runtime.base import runtime_reason, with_default_class_names
 from nanodet_plus.utils.optional import require
 
 _PRECISION_NAMES = {"float32": "f32", "f32": "f32", "bfloat16": "bf16", "bf16": "bf16",
@@ -55,7 +56,11 @@ class OpenVinoBackend:
         if precision not in ("f32", "bf16", "f16"):
             raise UsageError(f"OpenVINO precision must be f32, bf16 or f16, got '{precision}'")
         core = ov.Core()
-        model = core.read_model(str(self.path))
+        try:
+            model = core.read_model(str(self.path))
+        except Exception as exc:  # OpenVINO raises a RuntimeError with a long trace text
+            raise CheckpointError(f"{self.path}: not a readable OpenVINO or ONNX model "
+                                  f"({runtime_reason(exc)})") from None
         properties: dict[str, Any] = {"INFERENCE_PRECISION_HINT": precision}
         if threads:
             properties["INFERENCE_NUM_THREADS"] = int(threads)
@@ -74,14 +79,14 @@ class OpenVinoBackend:
         if meta is None and self.path.suffix.lower() == ".onnx":
             meta = read_onnx_meta(self.path)
         if meta is None:
-            meta = fallback_meta(
+            meta = with_default_class_names(fallback_meta(
                 self.path,
                 [d.get_length() if d.is_static else None
                  for d in model.inputs[0].get_partial_shape()],
                 [d.get_length() if d.is_static else None
                  for d in model.outputs[0].get_partial_shape()],
                 config,
-            )
+            ))
         self.meta = meta
 
     def run(self, batch: np.ndarray) -> list[np.ndarray]:

@@ -69,6 +69,9 @@ def format_for_path(path: str | Path) -> str:
     for name, entry in _REGISTRY.items():
         if suffix in entry.suffixes:
             return name
+    if suffix in (".yaml", ".yml"):
+        raise UsageError(f"{path}: a YAML config, not a checkpoint or model file; give the "
+                         "weights (.pth/.ckpt or an exported model) and the config separately")
     known = ", ".join(sorted({s for e in _REGISTRY.values() for s in e.suffixes}))
     raise UsageError(f"{path}: unknown model format {suffix or '(no suffix)'!r}; known: {known}")
 
@@ -100,4 +103,6 @@ def load_backend(path: str | Path, format: str | None = None, **options: Any) ->
     path = Path(path).expanduser()
     if not path.exists():
         raise FileMissingError(f"{path}: model file not found")
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder, not a model file")
     return get_factory(format or format_for_path(path))(path, **options)

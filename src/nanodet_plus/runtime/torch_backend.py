@@ -13,6 +13,7 @@ from torch import nn
 from nanodet_plus.config.schema import Config
 from nanodet_plus.errors import UsageError
 from nanodet_plus.model_meta import ModelMeta
+from nanodet_plus.runtime.base import with_default_class_names
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +52,7 @@ def meta_from_model(model: nn.Module, config: Config | None = None) -> ModelMeta
         meta.mean = tuple(config.data.mean)
         meta.std = tuple(config.data.std)
         meta.class_names = list(config.class_names) if config.class_names else None
-    if meta.class_names is None and meta.num_classes == 80:
-        from nanodet_plus.data.coco_classes import COCO_CLASSES
-
-        meta.class_names = list(COCO_CLASSES)
-    return meta
+    return with_default_class_names(meta)
 
 
 class TorchBackend:

@@ -12,6 +12,7 @@ import torch
 
 from nanodet_plus.errors import CheckpointError, FileMissingError
 from nanodet_plus.model_meta import TORCHSCRIPT_META_FILE, ModelMeta, meta_from_dict, to_flat
+from nanodet_plus.runtime.base import runtime_reason
 
 
 class TorchScriptBackend:
@@ -33,7 +34,8 @@ class TorchScriptBackend:
                     str(self.path), map_location="cpu", _extra_files=extra
                 )
             except RuntimeError as exc:
-                raise CheckpointError(f"{self.path}: not a TorchScript file ({exc})") from None
+                raise CheckpointError(f"{self.path}: not a TorchScript file "
+                                      f"({runtime_reason(exc)})") from None
         self.module.eval()
         self.threads = threads
         if meta is None:
