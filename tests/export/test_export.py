@@ -187,7 +187,7 @@ def test_mnn_conversion_makes_no_network_or_pip_call(cli_onnx, tmp_path, monkeyp
     ("argv", "message"),
     [
         (["--format", "tflite"], "unsupported export format 'tflite'"),
-        (["--imgsz", "300", "320"], "not divisible by 32"),
+        (["--imgsz", "300", "320"], "--imgsz 300 320 is out of range: both must be multiples"),
         (["--nms"], "--nms needs --end2end"),
         (["--int8"], "needs calibration images"),
         (["--output", "model.bin"], "must end in .onnx"),

@@ -11,7 +11,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from nanodet_plus.errors import DataError, FileMissingError, UsageError
+from nanodet_plus.cli.options import add_image_size, add_number, input_file
+from nanodet_plus.errors import DataError, ExportError, UsageError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -29,11 +30,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"comma-separated, from: {', '.join(BACKENDS)} (default: %(default)s)",
     )
     parser.add_argument("--config", help="preset or YAML (default: the checkpoint's)")
-    parser.add_argument("--imgsz", nargs=2, type=int, metavar=("W", "H"),
-                        help="input width and height (default: the config's)")
-    parser.add_argument("--threads", type=int, default=1, help="threads per runtime (1)")
-    parser.add_argument("--runs", type=int, default=100, help="timed runs per backend (100)")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed runs first (10)")
+    add_image_size(parser, "input width and height (default: the config's)")
+    add_number(parser, "--threads", type=int, default=1, low=1, help="threads per runtime (1)")
+    add_number(parser, "--runs", type=int, default=100, low=1,
+               help="timed runs per backend (100)")
+    add_number(parser, "--warmup", type=int, default=10, low=0, help="untimed runs first (10)")
     parser.add_argument("--image", help="image to time on (default: a generated 640x480 scene)")
     parser.add_argument("--data", help="config with a val split: also measure mAP per backend")
     parser.add_argument("--calib", help="calibration images for onnxruntime-int8 (folder/config)")
@@ -78,14 +79,11 @@ def run(args: argparse.Namespace) -> int:
         refuse_to_replace(args.out, allowed=args.force)
     names = [name.strip() for name in args.backends.split(",") if name.strip()]
     unknown = [name for name in names if name not in BACKENDS]
-    if unknown:
-        known = ", ".join(BACKENDS)
-        raise UsageError(f"unknown backend(s) {', '.join(unknown)}; choose from {known}")
-    if args.threads < 1 or args.runs < 1:
-        raise UsageError("--threads and --runs must be at least 1")
-    weights = Path(args.weights)
-    if not weights.is_file():
-        raise FileMissingError(f"{weights}: weights file not found")
+    if unknown or not names:
+        problem = f"unknown backend(s) {', '.join(unknown)}" if unknown else "no backend given"
+        raise UsageError(f"--backends: {problem}; choose from {', '.join(BACKENDS)}")
+    weights = input_file(args.weights, "weights file")
+    _check_inputs(weights, args)
     extra_files: dict[str, Path] = {}
     for item in args.extra_onnx:
         name, sep, file = item.partition("=")
@@ -119,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
 
         rows = run_benchmark(backends, image, threads=args.threads, runs=args.runs,
                              warmup=args.warmup, ap_fn=ap_fn)
+    failed = [row for row in rows if row.error]
+    if len(failed) == len(rows):
+        raise ExportError(f"{weights}: no backend could be run; {failed[0].backend}: "
+                          f"{failed[0].error}")
     size = input_size or next(
         (tuple(b.meta.input_size) for b in backends.values() if not isinstance(b, str)), (0, 0)
     )
@@ -129,3 +131,16 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         atomic_write_text(args.out, report)
     return 0
+
+
+def _check_inputs(weights: Path, args: argparse.Namespace) -> None:
+    """Read the weights, ``--config`` and ``--data`` before exporting anything: a file that is
+    not NanoDet-Plus weights or a config is one line naming it, not a table of n/a rows."""
+    from nanodet_plus.config.loader import load_config
+    from nanodet_plus.models.loading import nanodet_state_dict
+    from nanodet_plus.models.weights import read_checkpoint
+
+    nanodet_state_dict(read_checkpoint(weights), weights)
+    for config in (args.config, args.data):
+        if config is not None:
+            load_config(config)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 
 def add_parser(subparsers) -> None:
+    from nanodet_plus.cli.options import MAX_SEED, add_number
+
     parser = subparsers.add_parser("data", help="check, generate or preview datasets")
     commands = parser.add_subparsers(dest="data_command", metavar="ACTION")
 
@@ -16,18 +18,20 @@ def add_parser(subparsers) -> None:
     check.add_argument("--split", choices=("train", "val", "all"), default="all")
     check.add_argument("--decode", action="store_true",
                        help="fully decode every image (slower; catches corrupt pixel data)")
-    check.add_argument("--max-issues", type=int, default=8, help="issues listed per level")
+    add_number(check, "--max-issues", type=int, default=8, low=0, help="issues listed per level")
     check.set_defaults(func=run_check)
 
     demo = commands.add_parser("demo", help="generate the synthetic shapes dataset")
     demo.add_argument("out_dir", help="output folder (new or empty)")
     demo.add_argument("--force", action="store_true",
                       help="write into a folder that is not empty (same-named files replaced)")
-    demo.add_argument("--images", type=int, default=600, help="training images (default 600)")
-    demo.add_argument("--val-images", type=int, default=None,
-                      help="validation images (default a quarter of --images)")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--workers", type=int, default=None, help="processes (default: up to 4)")
+    add_number(demo, "--images", type=int, default=600, low=1,
+               help="training images (default 600)")
+    add_number(demo, "--val-images", type=int, default=None, low=1,
+               help="validation images (default a quarter of --images)")
+    add_number(demo, "--seed", type=int, default=0, low=0, high=MAX_SEED)
+    add_number(demo, "--workers", type=int, default=None, low=1,
+               help="processes (default: up to 4)")
     demo.add_argument("--easy", action="store_true",
                       help="larger objects (>= 20 px), no distractors, little clutter or noise")
     demo.set_defaults(func=run_demo)
@@ -37,10 +41,12 @@ def add_parser(subparsers) -> None:
     preview.add_argument("--out", required=True, help="output folder (new or empty)")
     preview.add_argument("--force", action="store_true",
                          help="write into a folder that is not empty (same-named files replaced)")
-    preview.add_argument("--num", type=int, default=16)
+    add_number(preview, "--num", type=int, default=16, low=1, help="samples to write (16)")
     preview.add_argument("--split", choices=("train", "val"), default="train")
-    preview.add_argument("--seed", type=int, default=None, help="default: train.seed")
-    preview.add_argument("--epoch", type=int, default=0)
+    add_number(preview, "--seed", type=int, default=None, low=0, high=MAX_SEED,
+               help="default: train.seed")
+    add_number(preview, "--epoch", type=int, default=0, low=0,
+               help="epoch index the augmentation draws are seeded with (0)")
     preview.set_defaults(func=run_preview)
 
     parser.set_defaults(func=lambda args: _usage(parser))
@@ -64,13 +70,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     from nanodet_plus.data.demo import EASY_STYLE, generate_demo_dataset
-    from nanodet_plus.errors import UsageError
     from nanodet_plus.utils.files import refuse_to_replace
 
-    if args.images < 1:
-        raise UsageError(f"--images must be at least 1, got {args.images}")
-    if args.val_images is not None and args.val_images < 1:
-        raise UsageError(f"--val-images must be at least 1, got {args.val_images}")
     refuse_to_replace(args.out_dir, allowed=args.force, kind="folder")
     val_images = args.val_images if args.val_images is not None else max(1, args.images // 4)
     start = time.perf_counter()
@@ -89,8 +90,6 @@ def run_preview(args: argparse.Namespace) -> int:
     from nanodet_plus.errors import UsageError
     from nanodet_plus.utils.files import refuse_to_replace
 
-    if args.num < 1:
-        raise UsageError(f"--num must be at least 1, got {args.num}")
     refuse_to_replace(args.out, allowed=args.force, kind="folder")
     config = load_config(args.config)
     dataset_config = getattr(config.data, args.split)

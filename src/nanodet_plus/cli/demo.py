@@ -28,6 +28,8 @@ DEMO_TRAIN_SECONDS = 560
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from nanodet_plus.cli.options import MAX_SEED, add_number
+
     parser = subparsers.add_parser(
         "demo",
         help="generate the demo data, train, evaluate, export to ONNX and predict",
@@ -35,11 +37,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", default="runs/demo", help="folder of every result (runs/demo)")
-    parser.add_argument("--images", type=int, default=600, help="training images to generate")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
+    add_number(parser, "--images", type=int, default=600, low=1,
+               help="training images to generate")
+    add_number(parser, "--seed", type=int, default=0, low=0, high=MAX_SEED,
+               help="seed of the generated data")
     parser.add_argument("--force", action="store_true", help="redo every step")
-    parser.add_argument("--nproc", type=int, default=None,
-                        help="training processes (default: 2 on a multi-core CPU, else 1)")
+    add_number(parser, "--nproc", type=int, default=None, low=1,
+               help="training processes (default: 2 on a multi-core CPU, else 1)")
     parser.add_argument("overrides", nargs="*", help="training config overrides, key=value")
     parser.set_defaults(func=run)
 
@@ -92,8 +96,6 @@ def run(args: argparse.Namespace) -> int:
     nproc = auto_process_count("auto") if args.nproc is None else args.nproc
     if nproc < 1:
         raise UsageError(f"--nproc must be at least 1, got {nproc}")
-    if args.images < 1:
-        raise UsageError(f"--images must be at least 1, got {args.images}")
     _check_overrides(list(args.overrides))
     out = _claim(Path(args.out))
     data_dir = out / "data"

@@ -8,9 +8,9 @@ Each export is run on its own runtime against PyTorch on an image and refused wh
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from nanodet_plus.errors import FileMissingError, UsageError
+from nanodet_plus.cli.options import add_image_size, add_number, input_file
+from nanodet_plus.errors import UsageError
 
 FORMAT_CHOICES = ("onnx", "torchscript", "openvino", "ncnn", "mnn")
 
@@ -30,11 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--config",
         help="preset or YAML (default: the checkpoint's config, else read from its weights)",
     )
-    parser.add_argument(
-        "--imgsz", nargs=2, type=int, metavar=("W", "H"),
-        help="input width and height, multiples of 32 (default: the config's)",
-    )
-    parser.add_argument("--batch", type=int, default=1, help="fixed batch size (1)")
+    add_image_size(parser, "input width and height, multiples of 32 (default: the config's)")
+    add_number(parser, "--batch", type=int, default=1, low=1, help="fixed batch size (1)")
     parser.add_argument(
         "--dynamic", action="store_true", help="dynamic batch, height and width (onnx, openvino)"
     )
@@ -49,9 +46,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--calib", help="calibration images: a folder, or a config/preset with a dataset"
     )
-    parser.add_argument(
-        "--calib-images", type=int, default=100, help="calibration images used at most (100)"
-    )
+    add_number(parser, "--calib-images", type=int, default=100, low=1,
+               help="calibration images used at most (100)")
     parser.add_argument(
         "--end2end", action="store_true",
         help="decode in the graph: outputs boxes [N, points, 4] (input pixels) and scores",
@@ -81,9 +77,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"unsupported export format '{args.format}'; choose one of {', '.join(FORMAT_CHOICES)}"
         )
-    weights = Path(args.weights)
-    if not weights.is_file():
-        raise FileMissingError(f"{weights}: weights file not found")
+    weights = input_file(args.weights, "weights file")
     options = ExportOptions(
         format=args.format,
         config=args.config,

@@ -11,11 +11,13 @@ import argparse
 import logging
 from pathlib import Path
 
+from nanodet_plus.cli.options import add_image_size, add_number
 from nanodet_plus.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
+EXPORTED_SUFFIXES = (".onnx", ".xml", ".param", ".mnn", ".torchscript", ".ts")
 ORIGIN_NOTES = {
     "checkpoint": "with its config",
     "inferred": "architecture read from tensor shapes",
@@ -30,11 +32,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("model", help="preset name, YAML config or checkpoint (.pth/.ckpt)")
-    parser.add_argument(
-        "--imgsz", nargs=2, type=int, metavar=("W", "H"),
-        help="input width and height (default: the config's input size)",
-    )
-    parser.add_argument("--classes", type=int, help="number of classes (default: the config's)")
+    add_image_size(parser, "input width and height (default: the config's input size)")
+    add_number(parser, "--classes", type=int, low=1,
+               help="number of classes (default: the config's)")
     parser.set_defaults(func=run)
 
 
@@ -45,7 +45,11 @@ def _load_model(source: str, num_classes: int | None):
     from nanodet_plus.models.loading import load_model
 
     path = Path(source).expanduser()
-    if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
+    suffix = path.suffix.lower()
+    if suffix in EXPORTED_SUFFIXES:
+        raise UsageError(f"{path}: an exported {suffix} model; nanodet info reads a preset, a "
+                         "YAML config or a .pth/.ckpt checkpoint")
+    if suffix not in CHECKPOINT_SUFFIXES:
         config = load_config(source)
         return nd.build_model(config, num_classes), config.data.input_size, source
     loaded = load_model(path, aux=None)
@@ -67,10 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
     model, input_size, origin = _load_model(args.model, args.classes)
     if args.imgsz:
-        width, height = args.imgsz
-        if width <= 0 or height <= 0 or width % 32 or height % 32:
-            raise UsageError(f"--imgsz {width} {height}: width and height must be multiples of 32")
-        input_size = (width, height)
+        input_size = tuple(args.imgsz)
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
     info = summarize(model, tuple(input_size))
     config = model.config

@@ -14,6 +14,7 @@ import logging
 import sys
 
 from nanodet_plus import __version__
+from nanodet_plus.cli.options import check_numbers
 from nanodet_plus.errors import NanoDetError
 from nanodet_plus.utils.logging import setup_logging
 
@@ -78,7 +79,8 @@ def _command_parser(
 
 def main(argv: list[str] | None = None) -> int:
     """Run one ``nanodet`` command and return its exit status; a user error (a NanoDetError, or
-    an OS error about a missing file) is printed as one line and gives 1."""
+    an OS error about a missing file) is printed as one line and gives 1. Numeric options are
+    range-checked first, before the command does any work."""
     parser = build_parser()
     args = parse_args(parser, argv)
     setup_logging(getattr(args, "verbose", False))
@@ -86,9 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        check_numbers(args)
         result = args.func(args)
     except (NanoDetError, FileNotFoundError) as exc:
-        print(f"nanodet {args.command}: error: {exc}", file=sys.stderr)
+        action = getattr(args, "data_command", None) or getattr(args, "action", None)
+        command = f"{args.command} {action}" if action else args.command
+        print(f"nanodet {command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         logging.getLogger("nanodet_plus").warning("interrupted")

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from nanodet_plus.cli.options import add_image_size, add_number
 from nanodet_plus.errors import DataError, UsageError
 from nanodet_plus.structures import Detections
 from nanodet_plus.utils.files import atomic_write_text
@@ -47,13 +48,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="preset name or YAML file (default: the checkpoint's config, else read from "
         "its weights)",
     )
-    parser.add_argument(
-        "--imgsz", nargs=2, type=int, metavar=("W", "H"),
-        help="network input width and height (default: the model's)",
-    )
-    parser.add_argument("--conf", type=float, default=0.35, help="score threshold (0.35)")
-    parser.add_argument("--iou", type=float, default=0.6, help="NMS IoU threshold (0.6)")
-    parser.add_argument("--max-det", type=int, default=100, help="detections per image (100)")
+    add_image_size(parser, "network input width and height (default: the model's)")
+    add_number(parser, "--conf", type=float, default=0.35, low=0, high=1,
+               help="score threshold (0.35)")
+    add_number(parser, "--iou", type=float, default=0.6, low=0, high=1,
+               help="NMS IoU threshold (0.6)")
+    add_number(parser, "--max-det", type=int, default=100, low=1,
+               help="detections per image (100)")
     parser.add_argument(
         "--keep-ratio", action="store_true", default=None,
         help="keep the aspect ratio when resizing (default: the model's setting)",
@@ -61,7 +62,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when available)"
     )
-    parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (8)")
+    add_number(parser, "--batch-size", type=int, default=8, low=1,
+               help="images per forward pass (8)")
     parser.add_argument("--project", default="runs/predict", help="parent folder of run folders")
     parser.add_argument("--name", default="exp", help="run folder name (exp, exp2, ... if taken)")
     parser.add_argument(
@@ -120,7 +122,9 @@ class Viewer:
 
 
 class RunWriter:
-    """Writes annotated media into the run folder and collects the COCO-results records."""
+    """Writes annotated media into the run folder and collects the COCO-results records. The
+    folder is made with the first file written, so a run that reads nothing leaves nothing;
+    ``skipped`` holds one message per input that could not be read."""
 
     def __init__(self, run_dir: Path, save_media: bool) -> None:
         self.run_dir = run_dir
@@ -130,6 +134,25 @@ class RunWriter:
         self.used_names: set[str] = set()
         self.num_images = 0
         self.num_detections = 0
+        self.skipped: list[str] = []
+
+    def folder(self) -> Path:
+        """The run folder, created on first use."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        return self.run_dir
+
+    def skip(self, message: str) -> None:
+        """Log and remember an input that could not be read."""
+        logger.warning("skipped %s", message)
+        self.skipped.append(message)
+
+    def nothing_read(self) -> DataError:
+        """The error of a run in which no input could be read, naming the first."""
+        count = len(self.skipped)
+        first = self.skipped[0] if self.skipped else "no frames"
+        if count == 1:
+            return DataError(f"no input could be read: {first}")
+        return DataError(f"none of the {count} inputs could be read; the first: {first}")
 
     def unique_name(self, name: str) -> str:
         """``name``, or ``stem_2.ext``, ... when an earlier input had the same file name."""
@@ -163,7 +186,7 @@ class RunWriter:
     def write_image(self, image: np.ndarray, name: str) -> None:
         import cv2
 
-        target = self.run_dir / name
+        target = self.folder() / name
         ok, encoded = cv2.imencode(target.suffix or ".jpg", image)
         if not ok:
             target = target.with_suffix(".jpg")
@@ -172,7 +195,7 @@ class RunWriter:
 
     def write_json(self) -> Path:
         rows = ",\n".join(" " + json.dumps(record) for record in self.records)
-        return atomic_write_text(self.run_dir / "predictions.json",
+        return atomic_write_text(self.folder() / "predictions.json",
                                  f"[\n{rows}\n]\n" if rows else "[]\n")
 
 
@@ -195,7 +218,9 @@ def _load_detector(args: argparse.Namespace):
     return Detector.from_file(args.weights, config=args.config, device=args.device, **options)
 
 
-def _image_batches(paths: list[Path], batch_size: int, bar) -> Iterator[list[tuple[Path, Any]]]:
+def _image_batches(
+    paths: list[Path], batch_size: int, bar, writer: RunWriter
+) -> Iterator[list[tuple[Path, Any]]]:
     from nanodet_plus.data.preprocess import read_image
 
     batch: list[tuple[Path, Any]] = []
@@ -204,7 +229,7 @@ def _image_batches(paths: list[Path], batch_size: int, bar) -> Iterator[list[tup
             batch.append((path, read_image(path)))
         except (DataError, FileNotFoundError) as exc:
             bar.update(1)
-            logger.warning("skipped %s", exc)
+            writer.skip(str(exc))
             continue
         if len(batch) == batch_size:
             yield batch
@@ -219,7 +244,7 @@ def _predict_images(detector, paths: list[Path], writer: RunWriter, viewer: View
     from nanodet_plus.visualize import draw_detections
 
     with tqdm(total=len(paths), desc="images", unit="img", disable=len(paths) < 2) as bar:
-        for batch in _image_batches(paths, detector.batch_size, bar):
+        for batch in _image_batches(paths, detector.batch_size, bar, writer):
             results = detector.detect_images([img for _, img in batch], [str(p) for p, _ in batch])
             for (path, image), dets in zip(batch, results):
                 name = writer.unique_name(path.name)
@@ -263,7 +288,7 @@ def _predict_stream(
                     if video_writer is None:
                         height, width = frame.shape[:2]
                         fourcc = cv2.VideoWriter_fourcc(*"mp4v")
-                        target = str(writer.run_dir / file_name)
+                        target = str(writer.folder() / file_name)
                         video_writer = cv2.VideoWriter(target, fourcc, fps, (width, height))
                         if not video_writer.isOpened():
                             raise UsageError(f"{target}: cannot open a video writer (mp4v)")
@@ -275,7 +300,7 @@ def _predict_stream(
         if video_writer is not None:
             video_writer.release()
     if frame_index == 0:
-        logger.warning("skipped %s: no readable frames", label)
+        writer.skip(f"{label}: no readable frames")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -285,11 +310,9 @@ def run(args: argparse.Namespace) -> int:
     from nanodet_plus.utils.paths import check_project_folder, increment_path
 
     source = resolve_source(args.source)
-    if args.batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
     check_project_folder(args.project)
     detector = _load_detector(args)
-    run_dir = increment_path(args.project, args.name, exist_ok=args.exist_ok)
+    run_dir = increment_path(args.project, args.name, exist_ok=args.exist_ok, mkdir=False)
     writer = RunWriter(run_dir, args.save_media)
     viewer = Viewer(args.show)
     try:
@@ -298,7 +321,7 @@ def run(args: argparse.Namespace) -> int:
         for video in source.videos:
             capture = cv2.VideoCapture(str(video))
             if not capture.isOpened():
-                logger.warning("skipped %s: not a readable video", video)
+                writer.skip(f"{video}: not a readable video")
                 continue
             try:
                 _predict_stream(detector, capture, str(video), video.stem + ".mp4", writer, viewer)
@@ -317,10 +340,13 @@ def run(args: argparse.Namespace) -> int:
                 capture.release()
     finally:
         viewer.close()
-        if args.save_json:
+        if args.save_json and writer.num_images:
             writer.write_json()
+    if not writer.num_images:
+        raise writer.nothing_read()
+    saved = f"results in {run_dir}" if run_dir.exists() else "nothing saved (--no-save-*)"
     print(
         f"{writer.num_images} image(s)/frame(s), {writer.num_detections} detection(s) "
-        f"at score > {args.conf}; results in {run_dir}"
+        f"at score > {args.conf}; {saved}"
     )
     return 0

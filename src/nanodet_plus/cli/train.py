@@ -16,6 +16,8 @@ EPILOG = """examples:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from nanodet_plus.cli.options import add_number
+
     parser = subparsers.add_parser(
         "train", help="train a detector", epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -37,8 +39,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-data-check", action="store_true",
                         help="skip the dataset check at start (image files are then only "
                         "opened when first used; annotation errors still stop)")
-    parser.add_argument("--nproc", type=int, default=None, metavar="N",
-                        help="data-parallel processes on this machine (gloo on CPU), each with "
+    add_number(parser, "--nproc", type=int, default=None, metavar="N", low=1,
+               help="data-parallel processes on this machine (gloo on CPU), each with "
                         "cores/N threads; faster than one process on multi-core CPUs. "
                         "train.batch_size is per process (default: 2 on a multi-core CPU "
                         "with train.recipe auto, else 1)")
@@ -61,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
         from nanodet_plus.utils.paths import check_project_folder
 
         check_project_folder(args.project)
+    if args.weights is not None and not args.resume:
+        _check_weights(args.weights)
     if args.nproc is None:
         args.nproc = _default_nproc(args, config, overrides)
     if args.nproc < 1:
@@ -100,3 +104,11 @@ def _default_nproc(args: argparse.Namespace, config: str | None, overrides: list
         if not source.is_file():
             return 1
     return auto_process_count(load_config(source, overrides).train.recipe)
+
+
+def _check_weights(path: str) -> None:
+    """Read ``--weights`` once before any process starts or data is read, so that a file that
+    is not NanoDet-Plus weights (a config, an image, another model) is one line at once."""
+    from nanodet_plus.models.weights import extract_state_dict, read_checkpoint
+
+    extract_state_dict(read_checkpoint(path), source=str(path))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
-from nanodet_plus.errors import FileMissingError, UsageError
+from nanodet_plus.cli.options import add_image_size, add_number, input_file
+from nanodet_plus.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -26,20 +26,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--weights", required=True, help="checkpoint (.pth/.ckpt) or exported model file"
     )
     parser.add_argument("--split", default="val", choices=("val", "train"), help="data split")
-    parser.add_argument(
-        "--conf", type=float, default=0.35, help="score threshold of P/R/F1 and figures"
-    )
-    parser.add_argument("--batch", type=int, default=8, help="images per forward pass")
-    parser.add_argument(
-        "--imgsz", type=int, nargs=2, metavar=("W", "H"), help="input size (default: config)"
-    )
+    add_number(parser, "--conf", type=float, default=0.35, low=0, high=1,
+               help="score threshold of P/R/F1 and figures")
+    add_number(parser, "--batch", type=int, default=8, low=1, help="images per forward pass")
+    add_image_size(parser, "input size (default: config)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--project", default="runs/val", help="parent folder of the run folder")
     parser.add_argument("--name", default="exp", help="run folder name (numbered if it exists)")
     parser.add_argument("--exist-ok", action="store_true",
                         help="reuse project/name instead of numbering")
-    parser.add_argument("--max-images", type=int, help="evaluate only the first N images")
-    parser.add_argument("--samples", type=int, default=4, help="side-by-side images to save")
+    add_number(parser, "--max-images", type=int, low=1, help="evaluate only the first N images")
+    add_number(parser, "--samples", type=int, default=4, low=0,
+               help="side-by-side images to save")
     parser.add_argument("--no-plots", action="store_true", help="skip the figures")
     parser.add_argument(
         "--overrides",
@@ -51,29 +49,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _check_args(args: argparse.Namespace) -> None:
-    if not 0.0 <= args.conf <= 1.0:
-        raise UsageError(f"--conf {args.conf} must be between 0 and 1")
-    if args.batch < 1:
-        raise UsageError(f"--batch {args.batch} must be at least 1")
-    if args.max_images is not None and args.max_images < 1:
-        raise UsageError(f"--max-images {args.max_images} must be at least 1")
-    if args.imgsz is not None and (args.imgsz[0] % 32 or args.imgsz[1] % 32):
-        raise UsageError(f"--imgsz {args.imgsz[0]} {args.imgsz[1]}: both must be multiples of 32")
-    from nanodet_plus.utils.paths import check_project_folder
-
-    check_project_folder(args.project)
-
-
 def run(args: argparse.Namespace) -> int:
     from nanodet_plus.config.loader import load_config
     from nanodet_plus.data.datasets import load_record_set
     from nanodet_plus.metrics.evaluator import evaluate
     from nanodet_plus.metrics.report import format_report
     from nanodet_plus.runtime.detector import Detector
-    from nanodet_plus.utils.paths import increment_path
+    from nanodet_plus.utils.paths import check_project_folder, increment_path
 
-    _check_args(args)
+    check_project_folder(args.project)
+    weights = input_file(args.weights, "weights file")
     config = load_config(args.config, list(args.overrides))
     split = getattr(config.data, args.split)
     if split is None:
@@ -84,9 +69,6 @@ def run(args: argparse.Namespace) -> int:
     if not records:
         raise UsageError(f"{record_set.source}: the {args.split} split has no images")
 
-    weights = Path(args.weights)
-    if not weights.exists():
-        raise FileMissingError(f"{weights}: weights not found")
     detector = Detector.from_file(weights, config=config, device=args.device)
     if detector.meta.num_classes != len(class_names):
         raise UsageError(

@@ -16,10 +16,13 @@ def check_project_folder(root: str | Path) -> Path:
     return root
 
 
-def increment_path(root: str | Path, name: str = "exp", *, exist_ok: bool = False) -> Path:
+def increment_path(
+    root: str | Path, name: str = "exp", *, exist_ok: bool = False, mkdir: bool = True
+) -> Path:
     """Return ``root/name``, or ``root/name2``, ``root/name3``... if it already exists.
 
-    The folder is created. With ``exist_ok`` the plain ``root/name`` is reused.
+    The folder is created unless ``mkdir=False`` (a command that may end with nothing to
+    write creates it with its first file). With ``exist_ok`` the plain ``root/name`` is reused.
     """
     from nanodet_plus.errors import UsageError
 
@@ -32,5 +35,6 @@ def increment_path(root: str | Path, name: str = "exp", *, exist_ok: bool = Fals
         while candidate.exists():
             candidate = root / f"{name}{index}"
             index += 1
-    candidate.mkdir(parents=True, exist_ok=True)
+    if mkdir:
+        candidate.mkdir(parents=True, exist_ok=True)
     return candidate
