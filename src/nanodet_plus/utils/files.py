@@ -131,24 +131,8 @@ def refuse_to_replace(path: str | Path, flag: str = "--force", *, allowed: bool 
 
 def make_owned_folder(path: str | Path, owner: str) -> Path:
     """Create ``path`` and mark it as made by ``owner`` (a command name), so that a later run
-    of that command may replace it (:func:`remove_owned_folder`)."""
+    of that command knows the folder and what is in it are its own."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     (path / OWNER_MARK).write_text(owner + "\n")
     return path
-
-
-def remove_owned_folder(path: str | Path, owner: str) -> None:
-    """Delete ``path`` if ``owner`` made it (its mark says so); a folder anyone else made is
-    refused with a UsageError that names it, and nothing is deleted."""
-    from nanodet_plus.errors import UsageError
-
-    path = Path(path)
-    if not path.exists():
-        return
-    mark = path / OWNER_MARK
-    made_by = mark.read_text().strip() if path.is_dir() and mark.is_file() else None
-    if made_by != owner:
-        raise UsageError(f"{path} is in the way and was not made by {owner}; move it away or "
-                         "choose another output folder (nothing was deleted)")
-    shutil.rmtree(path)
