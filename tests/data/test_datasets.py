@@ -239,3 +239,97 @@ def test_official_yolo_sample_six_boxes(tmp_path: Path, samples_dir: Path):
     np.testing.assert_allclose(
         record.boxes[0], [(cx - w / 2) * 360, (cy - h / 2) * 404, (cx + w / 2) * 360,
                           (cy + h / 2) * 404], atol=1e-3)
+
+
+# ---- hardening: pixel-unit YOLO labels, COCO without annotations, EXIF-rotated photos ----
+
+def test_yolo_pixel_coordinates_are_one_error_naming_the_label_file(tmp_path: Path):
+    images = _yolo_one(tmp_path, "0 30 20 10 8\n0 12 12 4 4\n0 0.5 0.5 0.2 0.2\n")
+    with pytest.raises(DataError, match=(
+            r"labels/a\.txt:line 1: 2 of 3 boxes have values above 1 \(first: 30 20 10 8\): "
+            r"they look like pixels, not normalised 0-1 coordinates; divide x and w by the "
+            r"image width \(20\) and y and h by its height \(20\)$")):
+        load_yolo(images, class_names=["x"])
+    report = LoadReport(strict=False)
+    (record,) = load_yolo(images, class_names=["x"], report=report).records
+    assert [i.kind for i in report.issues] == ["pixel-units"]  # one error, no per-box warning
+    np.testing.assert_allclose(record.boxes, [[8, 8, 12, 12]])
+
+
+def test_coco_without_annotations_is_a_warning_naming_the_file(tmp_path: Path):
+    path = tmp_path / "ann.json"
+    path.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "x.jpg", "width": 10, "height": 10}],
+        "categories": [{"id": 1, "name": "a"}]}))
+    report = LoadReport(strict=False)
+    (record,) = load_coco(tmp_path, path, report=report).records
+    assert record.boxes.shape == (0, 4)
+    (issue,) = report.issues
+    assert (issue.level, issue.kind) == ("warning", "no-annotations")
+    assert str(issue) == (f"{path}: no 'annotations' list: all 1 images are negatives (no "
+                          "objects); fine for background images, otherwise the annotations are "
+                          "missing")
+
+
+def write_rotated_jpeg(path: Path, orientation: int = 6) -> np.ndarray:
+    """A 60x40 (width x height) photo as displayed, with a white 20x10 rectangle at (10, 5),
+    stored turned so that the EXIF ``orientation`` shows it upright; the displayed pixels."""
+    from PIL import Image
+
+    displayed = np.zeros((40, 60, 3), np.uint8)
+    displayed[5:15, 10:30] = 255
+    turns = {1: 0, 3: 2, 6: 1, 8: -1}[orientation]
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(np.ascontiguousarray(np.rot90(displayed, k=turns))).save(
+        path, exif=exif, quality=100)
+    return displayed
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_exif_rotated_jpeg_boxes_land_on_the_loaded_pixels(tmp_path: Path, orientation: int):
+    from nanodet_plus.data.datasets import load_image
+    from nanodet_plus.data.preprocess import read_image
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    write_rotated_jpeg(tmp_path / "images" / "photo.jpg", orientation)
+    (tmp_path / "labels" / "photo.txt").write_text("0 0.3333333 0.25 0.3333333 0.25\n")
+    (record,) = load_yolo(tmp_path / "images", class_names=["box"]).records
+    assert (record.width, record.height) == (60, 40)
+    np.testing.assert_allclose(record.boxes, [[10, 5, 30, 15]], atol=1e-3)
+    for loaded in (load_image(record.path), read_image(record.path)):  # training | val, predict
+        assert loaded.shape == (40, 60, 3)
+        x1, y1, x2, y2 = record.boxes[0].round().astype(int)
+        assert loaded[y1:y2, x1:x2].min() > 200
+        assert int(loaded.sum()) == pytest.approx(int(loaded[y1:y2, x1:x2].sum()), rel=0.02)
+
+
+@pytest.mark.parametrize("orientation, size", [(1, (60, 40)), (2, (60, 40)), (4, (60, 40)),
+                                               (5, (40, 60)), (6, (40, 60)), (7, (40, 60))])
+@pytest.mark.parametrize("ext", [".jpg", ".png"])
+def test_read_image_size_is_the_size_opencv_decodes(tmp_path: Path, orientation, size, ext):
+    from PIL import Image
+
+    from nanodet_plus.data.datasets import load_image
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"o{orientation}{ext}"
+    Image.new("RGB", (60, 40)).save(path, exif=exif)
+    assert read_image_size(path) == size
+    assert load_image(path).shape[1::-1] == size
+
+
+@pytest.mark.parametrize("trailer", [0, 5000], ids=["plain", "data after the end"])
+def test_large_jpeg_end_marker_found_from_the_tail(tmp_path: Path, trailer: int):
+    image = np.random.default_rng(0).integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    path = tmp_path / "big.jpg"
+    cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    data = path.read_bytes()
+    assert len(data) > 64 * 1024  # past the header read: the tail is read on its own
+    path.write_bytes(data + bytes(range(256)) * (trailer // 256))
+    assert read_image_size(path) == (400, 300)
+    path.write_bytes(data[: len(data) // 2] + bytes(range(256)) * (trailer // 256))
+    with pytest.raises(DataError, match=r"big\.jpg: truncated JPEG"):
+        read_image_size(path)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import multiprocessing
+import re
 import signal
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from nanodet_plus.data.collate import collate_detection, stack_padded
 from nanodet_plus.data.dataset import DetectionDataset, build_dataset
 from nanodet_plus.data.datasets import load_coco, load_records
 from nanodet_plus.data.loader import EpochSampler, build_train_loader, epoch_batches
+from nanodet_plus.errors import DataError
 
 
 def test_stack_padded_official_shapes():
@@ -234,3 +238,51 @@ def test_two_workers_give_the_same_batches(demo_dir: Path):
         for bx, by in zip(x["gt_bboxes"], y["gt_bboxes"]):
             np.testing.assert_array_equal(bx, by)
     assert a[0]["img_info"]["id"] != a[6]["img_info"]["id"]  # reshuffled next epoch
+
+
+# ---- an image that fails to decode during training ----
+
+def _with_bad_image(demo_dir: Path, tmp_path: Path, **data_overrides):
+    """8 demo training records, the third pointing at a file that is not an image."""
+    dataset = _train_dataset(demo_dir, **data_overrides)
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("not an image\n")
+    records = dataset.records[:8]
+    records[2] = dataclasses.replace(records[2], path=str(bad))
+    return DetectionDataset(records, dataset.data_config, train=True, seed=11), bad
+
+
+def test_undecodable_image_in_a_worker_is_a_one_line_error_naming_it(demo_dir, tmp_path):
+    dataset, bad = _with_bad_image(demo_dir, tmp_path)
+    loader = build_train_loader(dataset, 4, seed=0, workers=1)
+    with pytest.raises(DataError) as caught:
+        _batches(loader, epochs=(0,))
+    assert str(caught.value) == (
+        f"{bad}: cannot decode image: not a known image format (it starts with b'not an i')")
+    # the workers (which ignore SIGTERM) are gone: the process can exit
+    assert multiprocessing.active_children() == []
+
+
+def test_skip_bad_images_replaces_the_sample_and_warns_once(demo_dir, tmp_path, caplog):
+    dataset, bad = _with_bad_image(demo_dir, tmp_path, skip_bad_images="true")
+    with caplog.at_level(logging.WARNING, logger="nanodet_plus.data.dataset"):
+        batches = _batches(build_train_loader(dataset, 4, seed=0, workers=0))
+        replaced = dataset[(5, 2)]
+    assert len(batches) == 4
+    ids = [i for batch in batches for i in batch["img_info"]["id"]]
+    assert dataset.records[2].image_id not in ids
+    assert replaced["img_info"]["id"] == dataset.records[3].image_id  # the next one, every run
+    warnings = [r.getMessage() for r in caplog.records if str(bad) in r.getMessage()]
+    assert warnings == [f"{bad}: cannot decode image: not a known image format (it starts "
+                        "with b'not an i'); skipped (data.skip_bad_images): the next image "
+                        "takes its place"]
+
+
+def test_image_of_another_size_than_its_record_is_an_error(demo_dir):
+    dataset = _train_dataset(demo_dir)
+    record = dataset.records[0]
+    dataset.records[0] = dataclasses.replace(record, width=record.height + 1)
+    with pytest.raises(DataError, match=(
+            rf"^{re.escape(record.path)}: the image loads as \d+x\d+ \(width x height, EXIF "
+            r"orientation applied\) but its annotation says \d+x\d+; run `nanodet data check`$")):
+        dataset[(0, 0)]

@@ -84,3 +84,48 @@ def test_unreadable_annotations_stop_training_with_or_without_the_check(
         TrainData.build(config, ONE_CPU_PROCESS, check=True)
     with pytest.raises(DataError, match=r"missing\.json: annotation file not found"):
         TrainData.build(config, ONE_CPU_PROCESS, check=False)
+
+
+def test_the_start_check_refuses_pixel_labels_and_a_split_without_boxes(tmp_path: Path) -> None:
+    import cv2
+    import yaml
+
+    for name in ("a", "b"):
+        (tmp_path / "images").mkdir(exist_ok=True)
+        (tmp_path / "labels").mkdir(exist_ok=True)
+        cv2.imwrite(str(tmp_path / "images" / f"{name}.jpg"), np.zeros((48, 64, 3), np.uint8))
+        (tmp_path / "labels" / f"{name}.txt").write_text("0 32 24 16 12\n")
+    config_path = tmp_path / "cfg.yaml"
+    config_path.write_text(yaml.safe_dump({
+        "model": {"num_classes": 1}, "class_names": ["thing"],
+        "data": {"train": {"format": "yolo", "img_path": "images"}, "workers": 0}}))
+    config = load_config(config_path)
+    with pytest.raises(DataError) as caught:
+        TrainData.build(config, ONE_CPU_PROCESS, check=True)
+    message = str(caught.value)
+    assert f"{tmp_path / 'labels' / 'a.txt'}:line 1: 1 of 1 boxes have values above 1" in message
+    assert "they look like pixels, not normalised 0-1 coordinates" in message
+    assert "every box of the training split was dropped (pixel-units 2)" in message
+    with pytest.raises(DataError, match=r"a\.txt:line 1: 1 of 1 boxes have values above 1"):
+        TrainData.build(config, ONE_CPU_PROCESS, check=False)
+
+
+def test_the_start_check_finds_a_truncated_image_without_decoding(
+    tiny_dataset: tuple[Path, Path], tiny_config: Overrides, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nanodet_plus.data import check
+
+    images, ann = tiny_dataset
+    cut = images / "003.png"
+    cut.write_bytes(cut.read_bytes()[:-40])
+    monkeypatch.setattr(check, "load_image", None)  # the start-up check decodes nothing
+    config = load_config("nanodet-plus-m_320", tiny_config(images, ann))
+    with pytest.raises(DataError, match=(
+            rf"{cut}: truncated PNG \(it ends before its IEND chunk\); copy the file again")):
+        TrainData.build(config, ONE_CPU_PROCESS, check=True)
+    skipping = load_config("nanodet-plus-m_320",
+                           [*tiny_config(images, ann), "data.skip_bad_images=true"])
+    data = TrainData.build(skipping, ONE_CPU_PROCESS, check=True)
+    # every process keeps the training list whole (the loader replaces the bad image)
+    assert len(data.train_records) == 8 and len(data.val_records) == 7
+    assert data.loader.dataset[(0, 3)]["img_info"]["file_name"] == "004.png"

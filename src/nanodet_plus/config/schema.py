@@ -209,6 +209,10 @@ class DataConfig:
     val: DatasetConfig | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     workers: int = number(2, ge=0)
+    # Images that cannot be read (missing, empty, truncated, corrupt): False stops with an error
+    # naming the file; True logs a warning naming it and goes on without it (validation leaves
+    # it out; in training the next readable image of the split takes its place)
+    skip_bad_images: bool = False
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """Dataset health check behind ``nanodet data check`` and the trainer's start-up check.
 
 Per split: image, negative and per-class box counts; every problem with its file and line or
-field (missing, empty or corrupt images, sizes that disagree with the image header, boxes
-clipped or dropped, unknown classes, duplicate image ids or file names).
+field (missing, empty, truncated or corrupt images, sizes that disagree with the image header
+as displayed, boxes clipped or dropped, unknown classes, duplicate image ids or file names, a
+training split without a single box).
 """
 
 from __future__ import annotations
@@ -16,17 +17,22 @@ import numpy as np
 
 from nanodet_plus.config.schema import Config, DatasetConfig
 from nanodet_plus.data.datasets import (
+    ImageHeader,
     Issue,
     LoadReport,
     RecordSet,
     load_image,
     load_record_set,
-    read_image_size,
+    read_image_header,
 )
 from nanodet_plus.data.datasets.base import IssueList, report_exception
 from nanodet_plus.errors import DataError
 
 logger = logging.getLogger(__name__)
+
+# Issue kinds that leave a box (or a whole label file) out of the records
+DROPPING_KINDS = frozenset({"degenerate-box", "unknown-class", "bad-line", "bad-number",
+                            "pixel-units", "negative-value", "bad-box", "unknown-image"})
 
 
 @dataclass
@@ -95,26 +101,56 @@ class DataCheckReport(IssueList):
         return "\n".join(lines)
 
 
-def _check_images(records, report: LoadReport, decode: bool) -> None:
-    checked: dict[str, tuple[int, int] | None] = {}
+def _check_images(records, report: LoadReport, decode: bool) -> set[str]:
+    """Read each image's header (and pixels with ``decode``) and compare its size with the
+    annotation's; the paths of unreadable images that are skipped (data.skip_bad_images)."""
+    checked: dict[str, ImageHeader | None] = {}
     for record in records:
         if record.path not in checked:
             try:
-                size = read_image_size(record.path)
+                header = read_image_header(record.path)
                 if decode:
                     image = load_image(record.path)
-                    size = (image.shape[1], image.shape[0])
+                    header = ImageHeader(image.shape[1], image.shape[0], header.orientation)
             except DataError as exc:
-                report_exception(report, record.path, exc)
-                size = None
-            checked[record.path] = size
-        size = checked[record.path]
-        if size is not None and size != (record.width, record.height):
+                report.bad_image(record.path, exc)
+                header = None
+            checked[record.path] = header
+        header = checked[record.path]
+        if header is not None and (header.width, header.height) != (record.width, record.height):
             report.error(
                 "size-mismatch", record.path,
                 f"annotation says {record.width}x{record.height} but the image is "
-                f"{size[0]}x{size[1]} (width x height)",
+                f"{header.width}x{header.height} (width x height){_rotation_hint(header)}",
             )
+    return {path for path, header in checked.items() if header is None}
+
+
+def _rotation_hint(header: ImageHeader) -> str:
+    if header.orientation < 5:
+        return ""
+    return (f"; its EXIF orientation {header.orientation} turns it a quarter turn when loaded: "
+            "give the size and boxes of the image as displayed")
+
+
+def _check_has_boxes(split: LoadedSplit, stats: SplitStats, report: LoadReport) -> None:
+    """A training split without one box (all negatives, or every box dropped) is an error:
+    training would run and learn nothing. A validation split without boxes is a warning."""
+    if stats.boxes or not stats.images:
+        return
+    dropped = Counter(i.kind for i in split.report.issues if i.kind in DROPPING_KINDS)
+    if split.name != "train":
+        report.warn("no-boxes", split.source,
+                    f"the {split.name} split has no box: mAP cannot be measured on it")
+    elif dropped:
+        summary = ", ".join(f"{kind} {n}" for kind, n in dropped.most_common())
+        report.error("no-boxes", split.source,
+                     f"every box of the training split was dropped ({summary}): nothing to "
+                     "learn from; fix the annotations")
+    else:
+        report.error("no-boxes", split.source,
+                     f"the training split's {stats.images} images hold no box at all: "
+                     "nothing to learn from (negatives alone cannot train a detector)")
 
 
 def _check_duplicates(records, report: LoadReport, source: str) -> None:
@@ -148,10 +184,15 @@ class LoadedSplit:
 
 
 def read_split(
-    name: str, dataset_config: DatasetConfig, class_names: Sequence[str] | None
+    name: str,
+    dataset_config: DatasetConfig,
+    class_names: Sequence[str] | None,
+    skip_bad_images: bool = False,
 ) -> LoadedSplit:
-    """Read one split, collecting every problem (an unreadable file too) instead of raising."""
-    split = LoadedSplit(name, dataset_config, None, LoadReport(strict=False))
+    """Read one split, collecting every problem (an unreadable file too) instead of raising;
+    ``skip_bad_images`` makes an unreadable image a warning (data.skip_bad_images)."""
+    report = LoadReport(strict=False, skip_bad_images=skip_bad_images)
+    split = LoadedSplit(name, dataset_config, None, report)
     try:
         split.record_set = load_record_set(dataset_config, class_names, split.report)
     except DataError as exc:
@@ -162,19 +203,32 @@ def read_split(
 def check_split(
     split: LoadedSplit, check_images: bool = True, decode: bool = False
 ) -> tuple[SplitStats, list[Issue]]:
-    """Statistics of a split already read, and its reading problems followed by the check's."""
+    """Statistics of a split already read, and its reading problems followed by the check's.
+
+    With data.skip_bad_images, each image that cannot be read is named in a warning, and its
+    record is removed from a validation split's ``record_set`` (evaluated by one process); a
+    training split keeps every record, so that all processes of a run sample the same list,
+    and the loader puts the next readable image in place of a bad one.
+    """
     stats = SplitStats(split.name, split.dataset_config.format, split.source)
     if split.record_set is None:
         stats.loaded = False
         return stats, list(split.report.issues)
-    findings = LoadReport(strict=False)
+    findings = LoadReport(strict=False, skip_bad_images=split.report.skip_bad_images)
     records = split.record_set.records
     names = split.record_set.class_names
     if not records:
         findings.error("empty", split.source, "the split has no images")
     _check_duplicates(records, findings, split.source)
-    if check_images:
-        _check_images(records, findings, decode)
+    skipped = _check_images(records, findings, decode) if check_images else set()
+    if skipped and findings.skip_bad_images:
+        usable = [r for r in records if r.path not in skipped]
+        if not usable:
+            findings.error("empty", split.source,
+                           f"none of the split's {len(records)} images can be read")
+        if split.name != "train":
+            split.record_set.records = usable
+        records = usable
     counts = np.zeros(len(names), np.int64)
     for record in records:
         counts += np.bincount(record.labels, minlength=len(names))[: len(names)]
@@ -182,6 +236,7 @@ def check_split(
     stats.images = len(records)
     stats.negatives = sum(1 for r in records if len(r.boxes) == 0)
     stats.boxes_per_class = {n: int(c) for n, c in zip(names, counts)}
+    _check_has_boxes(split, stats, findings)
     return stats, split.report.issues + findings.issues
 
 
@@ -222,7 +277,7 @@ def read_splits(config: Config, splits: Sequence[str] = ("train", "val")) -> lis
         dataset_config = getattr(config.data, name)
         if dataset_config is None:
             continue
-        split = read_split(name, dataset_config, names)
+        split = read_split(name, dataset_config, names, config.data.skip_bad_images)
         loaded.append(split)
         if names is None and split.record_set is not None:
             names = split.record_set.class_names

@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from nanodet_plus.data.collate import collate_detection
+from nanodet_plus.errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +126,45 @@ class EpochBatches:
         return len(self.loader)
 
     def __iter__(self) -> Iterator[TrainBatch]:
-        for batch in self.loader:
+        batches = iter(self.loader)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except Exception as exc:
+                _shut_down(self.loader, batches)
+                if isinstance(exc, DataError):
+                    raise DataError(_worker_message(str(exc))) from None
+                raise
             yield _with_tensor_targets(batch)
+
+
+def _shut_down(loader: DataLoader, batches: Iterator[Any]) -> None:
+    """Stop the workers of a loader whose batch failed.
+
+    They ignore SIGTERM (:func:`_init_worker`), so workers of a persistent iterator still alive
+    at exit would make the interpreter wait for them forever.
+    """
+    shutdown = getattr(batches, "_shutdown_workers", None)
+    if shutdown is not None:
+        shutdown()
+    if getattr(loader, "_iterator", None) is batches:
+        loader._iterator = None
+
+
+def _worker_message(message: str) -> str:
+    """The one-line message of a :class:`DataError` raised in a loader worker.
+
+    PyTorch hands a worker's exception to the main process as the same class built from
+    "Caught DataError in DataLoader worker process N" and the worker's traceback, whose last
+    line holds the original message.
+    """
+    if not message.startswith("Caught DataError"):
+        return message
+    last = message.rstrip().splitlines()[-1]
+    _, _, original = last.partition("DataError: ")
+    return original or last
 
 
 def _with_tensor_targets(batch: dict[str, Any]) -> TrainBatch:

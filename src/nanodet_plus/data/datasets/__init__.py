@@ -6,10 +6,12 @@ from collections.abc import Sequence
 
 from nanodet_plus.config.schema import DatasetConfig
 from nanodet_plus.data.datasets.base import (
+    ImageHeader,
     Issue,
     LoadReport,
     RecordSet,
     load_image,
+    read_image_header,
     read_image_size,
 )
 from nanodet_plus.data.datasets.coco import load_coco
@@ -19,6 +21,7 @@ from nanodet_plus.errors import DataError
 from nanodet_plus.structures import ImageRecord
 
 __all__ = [
+    "ImageHeader",
     "Issue",
     "LoadReport",
     "RecordSet",
@@ -28,6 +31,7 @@ __all__ = [
     "load_records",
     "load_voc",
     "load_yolo",
+    "read_image_header",
     "read_image_size",
 ]
 

@@ -11,10 +11,12 @@ problems are gathered.
 from __future__ import annotations
 
 import logging
+import os
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -63,6 +65,8 @@ class LoadReport(IssueList):
 
     strict: bool = True
     issues: list[Issue] = field(default_factory=list)
+    # data.skip_bad_images: an unreadable image file is a warning and is left out
+    skip_bad_images: bool = False
 
     def error(self, kind: str, file: str | Path, message: str, where: str | int = "") -> None:
         """Record an error; raise it at once in strict mode."""
@@ -74,25 +78,83 @@ class LoadReport(IssueList):
     def warn(self, kind: str, file: str | Path, message: str, where: str | int = "") -> None:
         self.issues.append(Issue("warning", kind, str(file), str(where), message))
 
+    def bad_image(self, file: str | Path, exc: DataError) -> None:
+        """Record an image file that cannot be read: a warning when bad images are skipped,
+        else an error (raised at once in strict mode)."""
+        if not self.skip_bad_images:
+            if self.strict:
+                raise exc
+            report_exception(self, file, exc)
+            return
+        message = str(exc).removeprefix(f"{file}").lstrip(":").strip()
+        self.warn("skipped-image", file, f"{message}; skipped (data.skip_bad_images)")
+
     def count(self, kind: str) -> int:
         """Number of issues of one kind."""
         return sum(1 for i in self.issues if i.kind == kind)
 
 
 def report_exception(report: LoadReport, file: str | Path, exc: DataError) -> None:
-    """Record a :class:`DataError` that made a whole file unreadable (collecting mode)."""
-    message = str(exc)
+    """Record a :class:`DataError` that made a whole file unreadable (collecting mode), with
+    the same text as the exception: ``file:where: message`` or ``file: message``."""
+    message, where = str(exc), ""
     prefix = str(file)
-    if message.startswith(prefix):
-        message = message[len(prefix):].lstrip(":").strip()
-    report.issues.append(Issue("error", "bad-file", prefix, "", message))
+    if message.startswith(prefix + ": "):
+        message = message[len(prefix) + 2:]
+    elif message.startswith(prefix + ":") and ": " in message[len(prefix):]:
+        where, message = message[len(prefix) + 1:].split(": ", 1)
+    report.issues.append(Issue("error", "bad-file", prefix, where, message))
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    pos = 2
-    while pos + 9 < len(data):
+JPEG_EOI = b"\xff\xd9"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+HEAD_BYTES = 64 * 1024
+TAIL_BYTES = 1024
+# Signatures of the other formats OpenCV decodes; a file with none of them is not an image.
+OTHER_SIGNATURES = (b"RIFF", b"II*\x00", b"MM\x00*", b"\x00\x00\x00\x0cjP", b"\xffO\xffQ",
+                    b"P1", b"P2", b"P3", b"P4", b"P5", b"P6", b"P7", b"#?RADIANCE", b"v/1\x01",
+                    b"Pf", b"PF", b"Y\xa6j\x95")
+TRUNCATED_ADVICE = "copy the file again, delete it, or set data.skip_bad_images=true"
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """An image file's size as displayed (EXIF orientation applied) and that orientation.
+
+    OpenCV applies the EXIF orientation when it decodes a JPEG, PNG or WebP, so orientations
+    5-8 (a quarter turn) swap the stored width and height; ``width``/``height`` are the
+    decoded image's, which labels are drawn on.
+    """
+
+    width: int
+    height: int
+    orientation: int = 1  # EXIF tag 0x0112; 1 = stored upright
+
+
+def _tiff_orientation(tiff: bytes) -> int:
+    """The orientation tag (0x0112) of an EXIF (TIFF-structured) block; 1 when absent or odd."""
+    order = {b"II": "<", b"MM": ">"}.get(tiff[:2])
+    if order is None or len(tiff) < 8:
+        return 1
+    (ifd,) = struct.unpack(order + "I", tiff[4:8])
+    if ifd + 2 > len(tiff):
+        return 1
+    (count,) = struct.unpack(order + "H", tiff[ifd : ifd + 2])
+    for entry in range(ifd + 2, min(ifd + 2 + 12 * count, len(tiff) - 11), 12):
+        tag, kind = struct.unpack(order + "HH", tiff[entry : entry + 4])
+        if tag == 0x0112 and kind == 3:
+            (value,) = struct.unpack(order + "H", tiff[entry + 8 : entry + 10])
+            return value if 1 <= value <= 8 else 1
+    return 1
+
+
+def _parse_jpeg(data: bytes) -> tuple[tuple[int, int] | None, int, int | None]:
+    """Stored ``(width, height)``, EXIF orientation and offset of the first scan (SOS marker)
+    from the markers in ``data``; None for what is not found."""
+    size, orientation, pos = None, 1, 2
+    while pos + 4 <= len(data):
         if data[pos] != 0xFF:
-            return None
+            return size, orientation, None
         marker = data[pos + 1]
         if marker == 0xFF:
             pos += 1
@@ -100,49 +162,173 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
             pos += 2
             continue
+        if marker == 0xDA:
+            return size, orientation, pos
         (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+        if marker == 0xE1 and data[pos + 4 : pos + 10] == b"Exif\x00\x00":
+            orientation = _tiff_orientation(data[pos + 10 : pos + 2 + length])
+        elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and pos + 9 <= len(data):
             height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
-            return width, height
+            size = (width, height)
         pos += 2 + length
-    return None
+    return size, orientation, None
 
 
-def read_image_size(path: str | Path) -> tuple[int, int]:
-    """``(width, height)`` from the file header without decoding the pixels.
+def _jpeg_complete(handle: BinaryIO, data: bytes, scan: int | None) -> bool:
+    """Whether the end-of-image marker follows the first scan (a cut file lacks it).
 
-    PNG, JPEG, BMP and GIF headers are parsed directly; other formats are decoded with OpenCV.
-    Raises :class:`DataError` for a missing, empty or unreadable file.
+    Inside the scan data a 0xFF byte is always followed by 0x00 or a restart marker, so FF D9
+    after the scan start is the end. The last kilobyte is read first; the rest of the file only
+    when data follow the end marker (a phone's appended video, for instance).
     """
-    path = Path(path)
+    if scan is None:
+        return False
+    end = handle.seek(0, os.SEEK_END)
+    if end == len(data):
+        return data.find(JPEG_EOI, scan) >= 0
+    handle.seek(max(scan, end - TAIL_BYTES))
+    if JPEG_EOI in handle.read():
+        return True
+    handle.seek(scan)
+    return JPEG_EOI in handle.read()
+
+
+def _jpeg_header(path: Path, handle: BinaryIO, head: bytes) -> ImageHeader | None:
+    data = head
+    size, orientation, scan = _parse_jpeg(data)
+    if (size is None or scan is None) and len(head) == HEAD_BYTES:
+        handle.seek(0)
+        data = handle.read()
+        size, orientation, scan = _parse_jpeg(data)
+    if size is None:
+        return None
+    if not _jpeg_complete(handle, data, scan):
+        raise DataError(f"{path}: truncated JPEG (it ends before the end-of-image marker "
+                        f"FF D9); {TRUNCATED_ADVICE}")
+    width, height = size
+    if orientation >= 5:
+        width, height = height, width
+    return ImageHeader(width, height, orientation)
+
+
+def _png_header(path: Path, handle: BinaryIO) -> ImageHeader | None:
+    """Walk the PNG chunks (reading their 8-byte heads only) up to IEND: the size, any eXIf
+    orientation (OpenCV applies one even after the pixel data) and whether the file is whole."""
+    pos, size, orientation = len(PNG_SIGNATURE), None, 1
+    while True:
+        handle.seek(pos)
+        chunk = handle.read(8)
+        if len(chunk) < 8:
+            raise DataError(f"{path}: truncated PNG (it ends before its IEND chunk); "
+                            f"{TRUNCATED_ADVICE}")
+        (length,), kind = struct.unpack(">I", chunk[:4]), chunk[4:]
+        if size is None:
+            dimensions = handle.read(8)
+            if kind != b"IHDR" or length < 8 or len(dimensions) < 8:
+                return None
+            size = struct.unpack(">II", dimensions)
+        elif not kind.isalpha():
+            raise DataError(f"{path}: corrupt PNG (invalid chunk at byte {pos})")
+        elif kind == b"eXIf":
+            orientation = _tiff_orientation(handle.read(length))
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    width, height = size
+    if orientation >= 5:
+        width, height = height, width
+    return ImageHeader(int(width), int(height), orientation)
+
+
+def _bmp_header(path: Path, handle: BinaryIO, head: bytes) -> ImageHeader | None:
+    if len(head) < 26:
+        return None
+    (declared,) = struct.unpack("<I", head[2:6])
+    actual = handle.seek(0, os.SEEK_END)
+    if declared > actual:
+        raise DataError(f"{path}: truncated BMP (its header says {declared} bytes, the file "
+                        f"has {actual}); {TRUNCATED_ADVICE}")
+    width, height = struct.unpack("<ii", head[18:26])
+    return ImageHeader(width, abs(height))
+
+
+def max_image_pixels() -> int:
+    """The most pixels OpenCV decodes (its CV_IO_MAX_IMAGE_PIXELS, default 2^30)."""
+    try:
+        return int(os.environ.get("CV_IO_MAX_IMAGE_PIXELS", 1 << 30))
+    except ValueError:
+        return 1 << 30
+
+
+def _parse_header(path: Path) -> ImageHeader | None:
+    """The header of a PNG, JPEG, BMP or GIF file, None for another format; :class:`DataError`
+    for a missing, empty, truncated, corrupt or undecodably large file."""
     if not path.is_file():
         raise DataError(f"{path}: image file not found")
     with path.open("rb") as handle:
-        head = handle.read(64 * 1024)
-    if not head:
-        raise DataError(f"{path}: image file is empty (0 bytes)")
-    size: tuple[int, int] | None = None
-    if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24:
-        size = struct.unpack(">II", head[16:24])
-    elif head.startswith(b"\xff\xd8"):
-        size = _jpeg_size(head)
-        if size is None and len(head) == 64 * 1024:
-            size = _jpeg_size(path.read_bytes())
-    elif head.startswith(b"BM") and len(head) >= 26:
-        width, height = struct.unpack("<ii", head[18:26])
-        size = (width, abs(height))
-    elif head[:6] in (b"GIF87a", b"GIF89a"):
-        size = struct.unpack("<HH", head[6:10])
-    else:
-        image = load_image(path)
-        size = (image.shape[1], image.shape[0])
-    if size is None or size[0] <= 0 or size[1] <= 0:
+        head = handle.read(HEAD_BYTES)
+        if not head:
+            raise DataError(f"{path}: image file is empty (0 bytes)")
+        if head.startswith(PNG_SIGNATURE):
+            header = _png_header(path, handle)
+        elif head.startswith(b"\xff\xd8"):
+            header = _jpeg_header(path, handle, head)
+        elif head.startswith(b"BM"):
+            header = _bmp_header(path, handle, head)
+        elif head[:6] in (b"GIF87a", b"GIF89a") and len(head) >= 10:
+            header = ImageHeader(*struct.unpack("<HH", head[6:10]))
+        else:
+            return None
+    if header is None or header.width <= 0 or header.height <= 0:
         raise DataError(f"{path}: corrupt image header (cannot read its size)")
-    return int(size[0]), int(size[1])
+    pixels, limit = header.width * header.height, max_image_pixels()
+    if pixels > limit:
+        raise DataError(
+            f"{path}: image is {header.width}x{header.height} ({pixels / 1e6:.0f} megapixels), "
+            f"more than the {limit / 1e6:.0f} OpenCV decodes; downscale it or raise the "
+            "CV_IO_MAX_IMAGE_PIXELS environment variable"
+        )
+    return header
+
+
+def read_image_header(path: str | Path) -> ImageHeader:
+    """Size (as displayed) and EXIF orientation of an image, checked for truncation, cheaply.
+
+    PNG, JPEG, BMP and GIF headers are parsed without decoding the pixels, and a cut JPEG, PNG
+    or BMP is found from its end markers; other formats are decoded with OpenCV. Raises
+    :class:`DataError` for a missing, empty, truncated or unreadable file.
+    """
+    path = Path(path)
+    header = _parse_header(path)
+    if header is None:
+        image = load_image(path)
+        header = ImageHeader(int(image.shape[1]), int(image.shape[0]))
+    return header
+
+
+def read_image_size(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` of the image as OpenCV decodes it (EXIF orientation applied),
+    from the file header; see :func:`read_image_header`."""
+    header = read_image_header(path)
+    return header.width, header.height
+
+
+def _why_undecodable(path: Path, data: np.ndarray) -> str:
+    """What is wrong with a file OpenCV could not decode, as precisely as the header tells."""
+    try:
+        header = _parse_header(path)
+    except DataError as exc:
+        return str(exc).removeprefix(f"{path}: ")
+    start = data[:16].tobytes()
+    if header is None and not start.startswith(OTHER_SIGNATURES):
+        return f"not a known image format (it starts with {start[:8]!r})"
+    return "corrupt or unsupported format"
 
 
 def load_image(path: str | Path) -> np.ndarray:
-    """Decode an image as BGR uint8 ``[H, W, 3]``; :class:`DataError` if it cannot be read."""
+    """Decode an image as BGR uint8 ``[H, W, 3]`` with any EXIF orientation applied (gray,
+    16-bit, alpha and CMYK files are converted); :class:`DataError` naming the file and the
+    problem if it cannot be read."""
     import cv2
 
     path = Path(path)
@@ -151,9 +337,12 @@ def load_image(path: str | Path) -> np.ndarray:
     data = np.fromfile(str(path), dtype=np.uint8)
     if data.size == 0:
         raise DataError(f"{path}: image file is empty (0 bytes)")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error:  # over OpenCV's pixel limit, for one
+        image = None
     if image is None:
-        raise DataError(f"{path}: cannot decode image (corrupt or unsupported format)")
+        raise DataError(f"{path}: cannot decode image: {_why_undecodable(path, data)}")
     return image
 
 
@@ -195,8 +384,13 @@ def clean_boxes(
                          where_of(i))
             keep[i] = False
         elif small[i]:
-            what = ("zero or negative size" if box[2] <= box[0] or box[3] <= box[1]
-                    else "smaller than 1 px inside the image")
+            if box[2] <= box[0] or box[3] <= box[1]:
+                what = "zero or negative size"
+            elif (box[0] >= widths[i] or box[1] >= heights[i] or box[2] <= 0
+                  or box[3] <= 0):
+                what = f"outside the {widths[i]:g}x{heights[i]:g} image"
+            else:
+                what = "smaller than 1 px inside the image"
             report.warn("degenerate-box", file, f"box {_fmt(box)} is {what}: dropped",
                         where_of(i))
             keep[i] = False

@@ -31,7 +31,8 @@ def _read_json(path: Path) -> dict:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DataError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: "
+            f"{exc.msg.removesuffix(' starting at')})"
         ) from None
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a UTF-8 text file") from None
@@ -66,6 +67,12 @@ def load_coco(
     check_class_names(names, class_names, report, ann_path)
     label_of = {cid: label for label, cid in enumerate(category_ids)}
     images = _read_images(data["images"], ann_path, report)
+    if "annotations" not in data:
+        report.warn(
+            "no-annotations", ann_path,
+            f"no 'annotations' list: all {len(images.entries)} images are negatives (no "
+            "objects); fine for background images, otherwise the annotations are missing",
+        )
     boxes = _read_boxes(data.get("annotations", []), images, label_of, ann_path, report)
     records = _make_records(images, boxes, str(Path(img_path)))
     return RecordSet(records, list(class_names or names), category_ids, str(ann_path), report)

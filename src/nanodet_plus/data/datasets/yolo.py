@@ -4,7 +4,8 @@
 folder given by ``ann_path``, or, when ``ann_path`` is empty or a ``data.yaml`` file, in the
 same relative place under ``labels`` instead of ``images`` (``root/labels/train``). Each
 image ``a/b.jpg`` takes its boxes from ``a/b.txt``; an image without a label file is a negative.
-Each line is ``class cx cy w h`` normalised to the image size, read from the image header.
+Each line is ``class cx cy w h`` normalised to the image size as displayed (EXIF orientation
+applied, as OpenCV loads it), read from the image header; values above 1 (pixels) are an error.
 Class names come from the config, else from the ``names`` of a ``data.yaml``.
 Image ids are ``1 + index`` over the images sorted by relative path.
 """
@@ -23,9 +24,10 @@ from nanodet_plus.data.datasets.base import (
     RecordSet,
     make_record,
     read_image_size,
-    report_exception,
 )
 from nanodet_plus.errors import DataError
+
+YOLO_TOLERANCE = 1e-6  # float rounding of coordinates written as exactly 0 or 1
 
 
 def labels_dir_for(img_root: Path) -> Path:
@@ -87,6 +89,48 @@ def _parse_line(text: str, txt_file: Path, line_no: int, report: LoadReport):
     return int(cls), values[1:]
 
 
+def _read_label_file(
+    txt_file: Path, width: int, height: int, report: LoadReport
+) -> tuple[list[list[float]], list[int], list[str]]:
+    """The xyxy pixel boxes, labels and line names of one label file; a file whose values go
+    above 1 is one error (pixel units), a negative value an error of its line."""
+    try:
+        lines = txt_file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        report.error("bad-file", txt_file, "not a UTF-8 text file")
+        return [], [], []
+    boxes, labels, wheres, above_one, count = [], [], [], [], 0
+    for line_no, text in enumerate(lines, start=1):
+        parsed = _parse_line(text, txt_file, line_no, report) if text.strip() else None
+        if parsed is None:
+            continue
+        count += 1
+        cls, (cx, cy, w, h) = parsed
+        if max(cx, cy, w, h) > 1 + YOLO_TOLERANCE:
+            above_one.append((line_no, parsed[1]))
+            continue
+        if min(cx, cy, w, h) < -YOLO_TOLERANCE:
+            report.error("negative-value", txt_file,
+                         f"negative value in {text.strip()!r}: 'cx cy w h' are fractions 0-1 "
+                         "of the image size", f"line {line_no}")
+            continue
+        boxes.append([(cx - w / 2) * width, (cy - h / 2) * height,
+                      (cx + w / 2) * width, (cy + h / 2) * height])
+        labels.append(cls)
+        wheres.append(f"line {line_no}")
+    if above_one:
+        line_no, values = above_one[0]
+        report.error(
+            "pixel-units", txt_file,
+            f"{len(above_one)} of {count} boxes have values above 1 (first: "
+            f"{' '.join(f'{v:g}' for v in values)}): they look like pixels, not normalised 0-1 "
+            f"coordinates; divide x and w by the image width ({width}) and y and h by its "
+            f"height ({height})",
+            f"line {line_no}",
+        )
+    return boxes, labels, wheres
+
+
 def load_yolo(
     img_path: str | Path,
     ann_path: str | Path = "",
@@ -118,23 +162,12 @@ def load_yolo(
         try:
             width, height = read_image_size(image_file)
         except DataError as exc:
-            if report.strict:
-                raise
-            report_exception(report, image_file, exc)
+            report.bad_image(image_file, exc)
             continue
-        boxes, labels, wheres = [], [], []
-        if txt_file.is_file():
-            for line_no, text in enumerate(txt_file.read_text().splitlines(), start=1):
-                if not text.strip():
-                    continue
-                parsed = _parse_line(text, txt_file, line_no, report)
-                if parsed is None:
-                    continue
-                cls, (cx, cy, w, h) = parsed
-                boxes.append([(cx - w / 2) * width, (cy - h / 2) * height,
-                              (cx + w / 2) * width, (cy + h / 2) * height])
-                labels.append(cls)
-                wheres.append(f"line {line_no}")
+        boxes, labels, wheres = (
+            _read_label_file(txt_file, width, height, report) if txt_file.is_file()
+            else ([], [], [])
+        )
         records.append(
             make_record(
                 path=image_file,
