@@ -157,3 +157,26 @@ def test_training_from_weights_gets_a_fine_tuning_schedule(tmp_path: Path, monke
         config, decided = _auto(mine, _records(600, 60), CPU_BF16, from_weights=True)
         assert config.train.epochs == 40
         assert [applied for c, applied in decided if c.key == "train.epochs"] == [False]
+
+
+@pytest.mark.slow
+def test_fine_tuning_the_reference_weights_gets_the_fine_tuning_schedule(
+        tiny_dataset, tmp_path, caplog, reference_weights):
+    """--weights with the official-format reference file (80 classes) on a 2-class dataset:
+    the weights load (classifier outputs fresh) and auto gives the fine-tuning schedule."""
+    from nanodet_plus.engine.trainer import train
+
+    images, ann = tiny_dataset
+    split = f"{{format: coco, img_path: {images}, ann_path: {ann}}}"
+    overrides = ["model.num_classes=2", "class_names=[square, disc]", f"data.train={split}",
+                 f"data.val={split}", "data.input_size=[128,128]", "train.epochs=1",
+                 "train.progress=false", "train.plots=false", "train.device=cpu"]
+    with caplog.at_level(logging.INFO, logger="nanodet_plus"):
+        tuned = train("nanodet-plus-m_320", overrides, weights=reference_weights,
+                      project=tmp_path, name="tuned")
+    scratch, _ = _auto([], _records(8, 40), CPU_BF16, world_size=1)
+    saved = load_config(tuned.run_dir / "config.yaml")
+    assert saved.train.optimizer.lr == pytest.approx(scratch.train.optimizer.lr / 2)
+    assert saved.train.warmup_steps == 10 and saved.train.epochs == 1
+    assert "--weights: 0.5x the from-scratch rate" in caplog.text
+    assert "nanodet-plus-m_320_weights.pth" in caplog.text and "class count differs" in caplog.text
