@@ -9,7 +9,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 
@@ -179,7 +178,7 @@ def check_voc_round_trip(written: list[Image]) -> None:
 def test_voc_round_trip_keeps_every_box(written: list[Image]) -> None:
     """The demo's VOC writer then ``load_voc``: every box within the 6 significant digits of
     "{:g}". Boxes are at least 1.02 px (1 px plus twice the 0.005 px a 4-digit coordinate may
-    move, with room to spare): narrower ones can drop under 1 px, see the xfail test below."""
+    move, with room to spare): 1 px ones: the test below."""
     check_voc_round_trip(written)
 
 
@@ -187,14 +186,12 @@ ONE_PIXEL_VOC = [Image(1200, 10, np.array([[999.4949, 0, 1000.4949, 5]], np.floa
                        np.array([0]))]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="known: '{:g}' keeps 6 digits, a 1 px float box can come back 0.995 px "
-                          "wide and the reader drops boxes under 1 px")
 @settings(FAST, phases=(Phase.explicit, Phase.generate))
 @example(ONE_PIXEL_VOC)
 @given(images(len(CLASS_NAMES), min_size=1.0))
 def test_voc_round_trip_keeps_one_pixel_float_boxes(written: list[Image]) -> None:
-    """Does not hold: 999.4949 -> "999.495" and 1000.4949 -> "1000.49"."""
+    """1 px float boxes survive "{:g}" (999.4949 -> "999.495", 1000.4949 -> "1000.49": 0.995 px
+    wide): the reader keeps boxes down to 1 px less its 0.01 px rounding tolerance."""
     check_voc_round_trip(written)
 
 
@@ -232,22 +229,19 @@ def check_yolo_round_trip(written: list[Image]) -> None:
 def test_yolo_round_trip_keeps_every_box(written: list[Image]) -> None:
     """The demo's YOLO writer (8 decimals of normalised cx, cy, w, h) then ``load_yolo``, which
     reads the image sizes from the PNG headers. Boxes are at least 1.001 px (the 8 decimals
-    move a corner by at most 1.5e-5 px here): 1 px boxes can be lost, see the xfail test."""
+    move a corner by at most 1.5e-5 px here): 1 px boxes: the test below."""
     check_yolo_round_trip(written)
 
 
 ONE_PIXEL_YOLO = [Image(2, 3, np.array([[0, 0, 1, 1]], np.float32), np.array([0]))]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="known: the reader drops boxes under 1 px with no tolerance for the "
-                          "rounding of normalised coordinates (it has one for clipping)")
 @settings(FAST, phases=(Phase.explicit, Phase.generate))
 @example(ONE_PIXEL_YOLO)
 @given(images(len(CLASS_NAMES), min_size=1.0, kinds=("integer",)))
 def test_yolo_round_trip_keeps_one_pixel_boxes(written: list[Image]) -> None:
-    """Does not hold: in a 2x3 image the whole-pixel box (0, 0, 1, 1) is written as
-    "0 0.25000000 0.16666667 0.50000000 0.33333333", read back 0.99999999 px high, dropped."""
+    """In a 2x3 image the whole-pixel box (0, 0, 1, 1) is written as "0 0.25000000 0.16666667
+    0.50000000 0.33333333" and read back 0.99999999 px high: kept (rounding tolerance)."""
     check_yolo_round_trip(written)
 
 

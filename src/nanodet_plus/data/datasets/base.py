@@ -374,8 +374,9 @@ def clean_boxes(
     clipped = np.empty_like(safe)
     for col, limit in ((0, widths), (1, heights), (2, widths), (3, heights)):
         clipped[:, col] = np.minimum(np.maximum(safe[:, col], 0), limit)
-    small = ((clipped[:, 2] - clipped[:, 0]) < MIN_BOX_SIZE) | (
-        (clipped[:, 3] - clipped[:, 1]) < MIN_BOX_SIZE)
+    smallest = MIN_BOX_SIZE - CLIP_TOLERANCE  # a 1 px box written in normalised or 6-digit text
+    small = ((clipped[:, 2] - clipped[:, 0]) < smallest) | (
+        (clipped[:, 3] - clipped[:, 1]) < smallest)
     moved = np.abs(clipped - safe).max(axis=1) > CLIP_TOLERANCE
     for i in np.flatnonzero(~finite | small | moved):
         box = boxes[i]
