@@ -5,8 +5,9 @@ a validation after every epoch for 20 epochs. Both must stay flat, not grow with
         [--backends onnx,torch] [--workdir runs/bench_memory]
         [--out benchmarks/results/memory-DATE.json]
 
-Each run is the ``nanodet`` command a user types, in a subprocess whose resident set size
-(VmRSS of the process and its children, from /proc) is sampled every 0.25 s. Prediction reads a
+Each run is the ``nanodet`` command a user types (with OMP_NUM_THREADS=1), in a subprocess
+whose resident set size (VmRSS of the process and its children, from /proc) is sampled every
+0.25 s. Prediction reads a
 generated video (moving shapes, 320x240, mp4v) with the reference weights of tests/assets
 (ONNX: exported from them first) and writes the annotated video and predictions.json, as by
 default. Training runs 20 epochs of a small generated dataset with ``train.val_interval=1``,
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import re
 import subprocess
 import sys
@@ -37,6 +39,9 @@ from bench_recipe import machine_info  # noqa: E402  (beside this script)
 
 WEIGHTS = REPO / "tests" / "assets" / "reference" / "nanodet-plus-m_320_weights.pth"
 FRAME_LINE = re.compile(r"epoch (\d+)/(\d+):")
+# One compute thread per process: the figures are memory, and a busy machine makes a process
+# with more OpenMP threads than free cores crawl (10-20x slower steps, measured on 2 cores).
+THREAD_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -63,7 +68,7 @@ def run_sampled(command: list[str], log: Path) -> tuple[int, list[tuple[float, f
     lines: list[tuple[float, str]] = []
     with log.open("w") as stream:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, cwd=REPO)
+                                   text=True, cwd=REPO, env=THREAD_ENV)
 
         def read() -> None:
             assert process.stdout is not None

@@ -151,8 +151,8 @@ def test_training_from_weights_gets_a_fine_tuning_schedule(tmp_path: Path, monke
     assert tuned.train.epochs == scratch.train.epochs  # the budget decides how many
     keys = {choice.key for choice, _ in decided}
     assert "model.backbone.pretrained" not in keys  # the backbone comes with the weights
-    # Without a budget a third of the epochs; a budget or epochs the user sets win.
-    assert _auto([], _records(600, 60), CPU_BF16, from_weights=True)[0].train.epochs == 100
+    # Without a budget half the epochs; a budget or epochs the user sets win.
+    assert _auto([], _records(600, 60), CPU_BF16, from_weights=True)[0].train.epochs == 150
     for mine in (["train.epochs=40"], ["train.epochs=40", "train.time_budget_s=0"]):
         config, decided = _auto(mine, _records(600, 60), CPU_BF16, from_weights=True)
         assert config.train.epochs == 40
