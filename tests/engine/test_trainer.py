@@ -319,3 +319,21 @@ def test_agm_guides_for_its_share_of_epochs_then_freezes_and_resumes_exactly(
         assert flat_a.keys() == flat_b.keys()
         for key, value in flat_a.items():
             assert torch.equal(value, flat_b[key]), f"{part}: {key} differs after resume"
+
+
+def test_the_ema_ramp_comes_from_the_config(tiny_dataset: Dataset, tiny_config: Overrides,
+                                            tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+    original = ModelEMA.__init__
+
+    def init(self: ModelEMA, model: torch.nn.Module, decay: float = 0.9998,
+             ramp: float = 2000.0) -> None:
+        seen.append((decay, ramp))
+        original(self, model, decay, ramp)
+
+    monkeypatch.setattr(ModelEMA, "__init__", init)
+    overrides = [*tiny_config(*tiny_dataset, epochs=1), "train.ema_ramp=123",
+                 "train.ema_decay=0.999"]
+    train("nanodet-plus-m_320", overrides, project=tmp_path, name="ramp")
+    assert seen == [(0.999, 123.0)]

@@ -243,6 +243,9 @@ class TrainConfig:
     eta_min: float = number(5e-5, ge=0)
     grad_clip: float = number(35.0, ge=0)  # 0 disables clipping
     ema_decay: float = number(0.9998, ge=0, le=1)
+    # Steps over which the EMA's weight of new values falls from 1 to 1 - ema_decay
+    # (exp(-step / ema_ramp)); 2000 is the official value.
+    ema_ramp: float = number(2000.0, gt=0)
     val_interval: int = number(10, ge=0)  # 0: validate after the last epoch only
     accumulate: int = number(1, ge=1)
     seed: int = number(0, ge=0)

@@ -241,7 +241,7 @@ class Trainer:
         if cfg.train.sync_bn and self.dist.distributed:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.model = model
-        self.ema = ModelEMA(model, cfg.train.ema_decay)
+        self.ema = ModelEMA(model, cfg.train.ema_decay, cfg.train.ema_ramp)
         self.optimizer = build_optimizer(model, cfg.train.optimizer)
         self.schedule = LRSchedule.from_config(cfg.train)
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.precision)
