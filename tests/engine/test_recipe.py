@@ -79,9 +79,11 @@ def test_the_users_keys_win_and_the_rest_follows_them():
 
 def test_a_gpu_keeps_the_agm_and_uses_autocast():
     gpu = Machine(cuda=True, cpu_cores=16, native_bf16=False, cuda_bf16=True)
-    config, _ = _auto([], _records(4000, 60), gpu, world_size=1)
+    config, decided = _auto([], _records(4000, 60), gpu, world_size=1)
     assert config.model.aux_head is not None
     assert (config.train.batch_size, config.train.precision) == (64, "bf16")
+    chosen = {choice.key: choice.value for choice, applied in decided if applied}
+    assert chosen["model.detach_epoch"] == 10 and chosen["train.ema_ramp"] == 2000.0
 
 
 def test_dataset_statistics():
