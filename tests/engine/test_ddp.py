@@ -8,6 +8,7 @@ negative images, which must neither hang the collectives nor change the result.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import time
@@ -81,6 +82,7 @@ def _worker(rank: int, port: int, out_dir: str, train_args: tuple) -> None:
             losses = ddp(images[share], boxes[share], labels[share], epoch)
             losses["loss"].backward()
             results[epoch] = _gradients(model)
+            del ddp, losses
         if rank == 0:
             torch.save(results, Path(out_dir) / "ddp_grads.pt")
         from nanodet_plus.engine.trainer import train
@@ -90,7 +92,9 @@ def _worker(rank: int, port: int, out_dir: str, train_args: tuple) -> None:
         if rank == 0:
             torch.save({"steps": result.steps, "run_dir": str(result.run_dir),
                         "best_metric": result.best_metric}, Path(out_dir) / "ddp_train.pt")
+        dist.barrier()  # leave together: gloo can abort a rank whose peer has gone
     finally:
+        gc.collect()  # DDP wrappers hold the group; free them while the interpreter is alive
         dist.destroy_process_group()
 
 

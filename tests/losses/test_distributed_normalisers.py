@@ -84,6 +84,7 @@ def worker(rank: int, port: int, out_dir: str) -> None:
             },
             Path(out_dir) / f"rank{rank}.pt",
         )
+        dist.barrier()  # leave together: gloo can abort a rank whose peer has gone
     finally:
         dist.destroy_process_group()
 

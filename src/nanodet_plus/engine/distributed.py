@@ -76,6 +76,13 @@ def teardown_distributed(context: DistContext) -> None:
         dist.destroy_process_group()
 
 
+def wait_for_all_ranks(context: DistContext) -> None:
+    """Block until every rank gets here, so that no rank leaves the group while another
+    still writes results (gloo can abort a process whose peer has already gone)."""
+    if context.distributed:
+        dist.barrier()
+
+
 def broadcast_object(value: object, context: DistContext) -> object:
     """Rank 0's ``value`` on every rank."""
     if not context.distributed:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import gc
 import logging
 import math
 import random
@@ -43,6 +44,7 @@ from nanodet_plus.engine.distributed import (
     mean_over_ranks,
     setup_distributed,
     teardown_distributed,
+    wait_for_all_ranks,
 )
 from nanodet_plus.engine.ema import ModelEMA
 from nanodet_plus.engine.logger import (
@@ -347,11 +349,17 @@ class Trainer:
                 set_rng_state(self.checkpoint["rng"])
             with _StopRequest() as stop:
                 stop_reason = self._run_epochs(stop)
-            return self._finish(stop_reason)
+            result = self._finish(stop_reason)
+            wait_for_all_ranks(self.dist)
+            return result
         finally:
             tensorboard = getattr(self, "tensorboard", None)
             if tensorboard is not None:
                 tensorboard.close()
+            if self.dist.distributed:
+                # DDP holds the process group: release it while the interpreter is alive
+                self.step_module = None
+                gc.collect()
             teardown_distributed(self.dist)
 
     def _run_epochs(self, stop: _StopRequest) -> str:
