@@ -109,7 +109,7 @@ def test_detections_match_pytorch_detector(fmt, size, exported, torch_detections
 
 
 def test_detector_from_file_opens_exports_by_suffix(exported, torch_detections, test_image):
-    detector = Detector.from_file(exported("onnx", (480, 320)), score_thr=0.05)
+    detector = Detector.from_file(exported("onnx", (480, 320)), score_thr=0.05, precision="fp32")
     assert detector.backend.name == "onnxruntime"
     assert detector.input_size == (480, 320)
     np.testing.assert_array_equal(detector(test_image).labels, torch_detections((480, 320)).labels)

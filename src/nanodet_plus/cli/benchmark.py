@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         open_backends,
         run_benchmark,
     )
-    from nanodet_plus.export.verify import synthetic_image
+    from nanodet_plus.data.synthetic import synthetic_image
     from nanodet_plus.utils.files import atomic_write_text, refuse_to_replace
 
     if args.out:

@@ -62,6 +62,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when available)"
     )
+    parser.add_argument(
+        "--precision", choices=("auto", "fp32", "bf16"), default="auto",
+        help="exported ONNX/OpenVINO models: auto runs bf16 (via OpenVINO) where the CPU has "
+        "it natively and the outputs pass a check, else fp32; fp32 gives exact outputs",
+    )
     add_number(parser, "--batch-size", type=int, default=8, low=1,
                help="images per forward pass (8)")
     parser.add_argument("--project", default="runs/predict", help="parent folder of run folders")
@@ -215,7 +220,8 @@ def _load_detector(args: argparse.Namespace):
     }
     if args.imgsz:
         options["input_size"] = (args.imgsz[0], args.imgsz[1])
-    return Detector.from_file(args.weights, config=args.config, device=args.device, **options)
+    return Detector.from_file(args.weights, config=args.config, device=args.device,
+                              precision=args.precision, **options)
 
 
 def _image_batches(

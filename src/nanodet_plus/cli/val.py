@@ -31,6 +31,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_number(parser, "--batch", type=int, default=8, low=1, help="images per forward pass")
     add_image_size(parser, "input size (default: config)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument(
+        "--precision", choices=("auto", "fp32", "bf16"), default="auto",
+        help="exported ONNX/OpenVINO models: the precision `nanodet predict` would pick (auto: "
+        "bf16 where the CPU has it), or fp32 / bf16",
+    )
     parser.add_argument("--project", default="runs/val", help="parent folder of the run folder")
     parser.add_argument("--name", default="exp", help="run folder name (numbered if it exists)")
     parser.add_argument("--exist-ok", action="store_true",
@@ -69,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     if not records:
         raise UsageError(f"{record_set.source}: the {args.split} split has no images")
 
-    detector = Detector.from_file(weights, config=config, device=args.device)
+    detector = Detector.from_file(weights, config=config, device=args.device,
+                                  precision=args.precision)
     if detector.meta.num_classes != len(class_names):
         raise UsageError(
             f"{weights}: the model has {detector.meta.num_classes} classes but the dataset "

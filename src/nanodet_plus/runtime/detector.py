@@ -140,14 +140,21 @@ class Detector:
         config: Any = None,
         device: str | None = "cpu",
         fuse: bool = False,
+        precision: str = "auto",
+        threads: int | None = None,
         **detector_options: Any,
     ) -> Detector:
         """Open any supported model file (``.pth``/``.ckpt`` via PyTorch, exported formats via
         their registered backends) and wrap it. ``config`` fixes a checkpoint's architecture;
-        without it a checkpoint's stored config is used, else the one its weights imply."""
-        from nanodet_plus.runtime.registry import load_backend
+        without it a checkpoint's stored config is used, else the one its weights imply.
 
-        backend = load_backend(path, format, config=config, device=device, fuse=fuse)
+        ``precision="auto"`` runs an exported ONNX/OpenVINO model in bf16 where the CPU has it
+        natively and the outputs pass a check (see :mod:`nanodet_plus.runtime.precision`);
+        ``"fp32"`` keeps the exact outputs. ``threads`` caps the runtime's threads."""
+        from nanodet_plus.runtime.precision import open_fastest
+
+        backend = open_fastest(path, format, precision=precision, threads=threads,
+                               config=config, device=device, fuse=fuse)
         return cls(backend, device=device, **detector_options)
 
     def __call__(

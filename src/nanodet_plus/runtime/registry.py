@@ -98,11 +98,17 @@ def get_factory(name: str) -> BackendFactory:
     return entry.factory
 
 
-def load_backend(path: str | Path, format: str | None = None, **options: Any) -> Backend:
-    """Open the model file at ``path`` with the backend of ``format`` (default: by suffix)."""
+def model_file(path: str | Path) -> Path:
+    """``path`` as a Path, checked to be an existing file (one-line errors otherwise)."""
     path = Path(path).expanduser()
     if not path.exists():
         raise FileMissingError(f"{path}: model file not found")
     if path.is_dir():
         raise UsageError(f"{path} is a folder, not a model file")
+    return path
+
+
+def load_backend(path: str | Path, format: str | None = None, **options: Any) -> Backend:
+    """Open the model file at ``path`` with the backend of ``format`` (default: by suffix)."""
+    path = model_file(path)
     return get_factory(format or format_for_path(path))(path, **options)
