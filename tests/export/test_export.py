@@ -148,6 +148,39 @@ def test_int8_static_qdq_per_channel(reference_weights, tmp_path, samples_dir):
     assert result.max_diff < 0.02
 
 
+@pytest.mark.skipif(importlib.util.find_spec("nncf") is None, reason="nncf is not installed")
+def test_openvino_int8_via_nncf_keeps_the_output_stage_float(reference_weights, tmp_path,
+                                                             samples_dir):
+    import openvino as ov
+
+    from nanodet_plus.runtime.openvino_backend import OpenVinoBackend
+
+    result = export_model(
+        reference_weights, ExportOptions(format="openvino", config=CONFIG, input_size=(320, 320),
+                                         int8=True, calib=samples_dir,
+                                         output=tmp_path / "q.xml",
+                                         verify_image=samples_dir / "test_img.jpg")
+    )
+    model = ov.Core().read_model(str(result.path))
+    fake_quantized = {op.get_friendly_name() for op in model.get_ops()
+                      if op.get_type_name() == "FakeQuantize"}
+    assert len(fake_quantized) > 50
+    # no quantiser on the head's output convolutions or after them
+    assert not [name for name in fake_quantized if name.startswith("/head/gfl_cls")]
+    backend = OpenVinoBackend(result.path, threads=1)
+    assert backend.meta.extra["int8"] is True
+    assert result.notes and "int8" in result.notes[0]
+    assert result.max_diff < 0.02
+
+
+def test_int8_is_refused_for_formats_without_an_int8_path(reference_weights, tmp_path,
+                                                          samples_dir):
+    with pytest.raises(ExportError, match=r"--int8 is available for --format onnx .* and "
+                                          r"--format openvino"):
+        export_model(reference_weights, format="mnn", config=CONFIG, int8=True,
+                     calib=samples_dir, output=tmp_path / "q.mnn")
+
+
 def test_export_refuses_a_mismatching_file(reference_weights, tmp_path, monkeypatch):
     from nanodet_plus.export import formats
 

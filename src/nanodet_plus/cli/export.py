@@ -41,7 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--int8", action="store_true",
-        help="static INT8 quantisation (ONNX Runtime QDQ, opset 13); needs --calib",
+        help="static INT8 quantisation, needs --calib: ONNX Runtime QDQ (opset 13) for "
+        "--format onnx, NNCF for --format openvino (pip install 'nanodet-plus[nncf]')",
     )
     parser.add_argument(
         "--calib", help="calibration images: a folder, or a config/preset with a dataset"

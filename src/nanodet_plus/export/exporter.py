@@ -117,8 +117,9 @@ def validate_options(options: ExportOptions) -> None:
     if options.nms and not options.end2end:
         raise ExportError("--nms needs --end2end")
     if options.int8:
-        if options.format != "onnx":
-            raise ExportError("--int8 is available for --format onnx only (ONNX Runtime QDQ)")
+        if options.format not in ("onnx", "openvino"):
+            raise ExportError("--int8 is available for --format onnx (ONNX Runtime QDQ) and "
+                              "--format openvino (NNCF) only")
         if options.calib is None:
             raise ExportError("--int8 needs calibration images: pass --calib DIR|CONFIG")
         if options.end2end or options.layout != "flat":
@@ -239,6 +240,8 @@ def export_model(
         require(module, extra)
     if options.int8:
         require("onnxruntime", "onnx")
+        if options.format == "openvino":
+            require("nncf", "nncf")
         from nanodet_plus.export.quantize import calibration_images
 
         calibration_images(options.calib, options.calib_images)  # unusable: fail before work

@@ -63,7 +63,8 @@ def write_torchscript(graph, batch, staged: Path, meta: ModelMeta, output_names,
 
 
 def write_openvino(graph, batch, staged: Path, meta: ModelMeta, output_names, options):
-    """OpenVINO IR (xml + bin) read from the ONNX export, metadata in its rt_info."""
+    """OpenVINO IR (xml + bin) read from the ONNX export, metadata in its rt_info; with
+    ``int8``, quantised by NNCF before it is saved."""
     from nanodet_plus.export.openvino_export import onnx_to_openvino
     from nanodet_plus.runtime.openvino_backend import OpenVinoBackend
 
@@ -71,7 +72,14 @@ def write_openvino(graph, batch, staged: Path, meta: ModelMeta, output_names, op
     export_onnx(graph, torch.from_numpy(batch), onnx_path, meta, output_names,
                 dynamic=options.dynamic, simplify=options.simplify,
                 opset=options.opset or DEFAULT_OPSET)
-    files = onnx_to_openvino(onnx_path, staged, meta)
+    quantize = None
+    if options.int8:
+        from nanodet_plus.export.quantize import quantize_openvino
+
+        def quantize(model):
+            return quantize_openvino(model, onnx_path, options.calib, meta,
+                                     max_images=options.calib_images)
+    files = onnx_to_openvino(onnx_path, staged, meta, transform=quantize)
     onnx_path.unlink()
     return files, OpenVinoBackend(staged, meta=meta, threads=VERIFY_THREADS)
 
