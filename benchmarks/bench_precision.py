@@ -77,15 +77,12 @@ def export_files(run: Path, work: Path, imgsz: tuple[int, int] | None) -> dict[s
     files["int8"] = export_model(run / "model_best.pth", ExportOptions(
         format="onnx", output=work / "model.int8.onnx", int8=True, calib=calib,
         **common)).path
-    try:
-        from nanodet_plus.export.quantize import quantize_openvino
-    except ImportError:
-        quantize_openvino = None
-    if quantize_openvino is not None:
-        try:
-            files["nncf"] = quantize_openvino(files["fp32"], work / "model.nncf.xml", calib)
-        except Exception as exc:  # nncf is optional: the other rows still count
-            print(f"nncf INT8 skipped: {exc}", file=sys.stderr)
+    import importlib.util
+
+    if importlib.util.find_spec("nncf") is not None:
+        files["nncf"] = export_model(run / "model_best.pth", ExportOptions(
+            format="openvino", output=work / "model.nncf.xml", int8=True, calib=calib,
+            **common)).path
     return files
 
 
