@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 from torch import nn
 
-from nanodet_plus.data.preprocess import PreparedBatch, preprocess, read_image
+from nanodet_plus.data.preprocess import (
+    PreparedBatch,
+    as_bgr,
+    preprocess,
+    read_image,
+    warp_image,
+)
 from nanodet_plus.errors import UsageError
 from nanodet_plus.model_meta import ModelMeta
 from nanodet_plus.postprocess import postprocess
@@ -196,6 +202,29 @@ class Detector:
             min_wh=self.input_size if meta.fixed_shape else None,
         )
 
+    def _infer_uint8(
+        self, images: Sequence[np.ndarray]
+    ) -> tuple[np.ndarray | None, PreparedBatch | None]:
+        """The raw output through the backend's uint8 input (normalisation inside the model),
+        when it has one and the warped images fill the input exactly (nothing to pad);
+        ``(None, None)`` otherwise."""
+        infer_uint8 = getattr(self.backend, "infer_uint8", None)
+        if infer_uint8 is None or not self.meta.fixed_shape:
+            return None, None
+        warped, matrices, sizes = [], [], []
+        for image in images:
+            image = as_bgr(image)
+            result, matrix = warp_image(image, self.input_size, self.keep_ratio)
+            if result.shape[:2] != (self.input_size[1], self.input_size[0]):
+                return None, None
+            warped.append(result)
+            matrices.append(matrix)
+            sizes.append((int(image.shape[1]), int(image.shape[0])))
+        batch = _fill_batch(np.stack(warped), self.meta.batch_size)
+        width, height = self.input_size
+        shape_only = np.broadcast_to(np.uint8(0), (len(images), 3, height, width))
+        return infer_uint8(batch), PreparedBatch(shape_only, matrices, sizes)
+
     def detect_images(
         self, images: Sequence[np.ndarray], paths: Sequence[str | None] | None = None
     ) -> list[Detections]:
@@ -206,14 +235,12 @@ class Detector:
     def _run_batch(
         self, images: Sequence[np.ndarray], paths: Sequence[str | None] | None
     ) -> list[Detections]:
-        prepared = self.prepare(images)
-        batch = prepared.images
-        fixed_batch = self.meta.batch_size
-        if fixed_batch and batch.shape[0] < fixed_batch:
-            filler = np.zeros((fixed_batch - batch.shape[0], *batch.shape[1:]), batch.dtype)
-            batch = np.concatenate([batch, filler])
-        infer_tensor = getattr(self.backend, "infer_tensor", None)
-        raw = infer_tensor(batch) if infer_tensor is not None else self.backend.infer(batch)
+        raw, prepared = self._infer_uint8(images)
+        if raw is None:
+            prepared = self.prepare(images)
+            batch = _fill_batch(prepared.images, self.meta.batch_size)
+            infer_tensor = getattr(self.backend, "infer_tensor", None)
+            raw = infer_tensor(batch) if infer_tensor is not None else self.backend.infer(batch)
         raw = raw[: len(images)]
         return postprocess(
             raw,
@@ -227,3 +254,11 @@ class Detector:
             class_names=self.class_names,
             paths=paths,
         )
+
+
+def _fill_batch(batch: np.ndarray, fixed_batch: int | None) -> np.ndarray:
+    """``batch`` padded with zero images up to a model's fixed batch size."""
+    if fixed_batch and batch.shape[0] < fixed_batch:
+        filler = np.zeros((fixed_batch - batch.shape[0], *batch.shape[1:]), batch.dtype)
+        batch = np.concatenate([batch, filler])
+    return batch

@@ -64,6 +64,8 @@ class OpenVinoBackend:
         properties: dict[str, Any] = {"INFERENCE_PRECISION_HINT": precision}
         if threads:
             properties["INFERENCE_NUM_THREADS"] = int(threads)
+        self._core, self._model, self._properties = core, model, properties
+        self._uint8_request: Any = None
         self.compiled = core.compile_model(model, "CPU", properties)
         self.request = self.compiled.create_infer_request()
         self.precision = precision
@@ -97,6 +99,26 @@ class OpenVinoBackend:
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """``[B, 3, H, W]`` normalised BGR -> raw ``[B, N, C + 4(R+1)]`` (sigmoid scores)."""
         return to_flat(self.run(batch), self.meta)
+
+    def infer_uint8(self, images: np.ndarray) -> np.ndarray:
+        """``[B, H, W, 3]`` uint8 BGR, already warped to the input size -> raw output.
+
+        The conversion to float, the normalisation and the NCHW transpose run inside the
+        compiled model (OpenVINO folds them into the first convolution), which saves the
+        Detector's own normalisation pass. Compiled on first use.
+        """
+        if self._uint8_request is None:
+            ov = require("openvino", "openvino")
+            ppp = ov.preprocess.PrePostProcessor(self._model.clone())
+            ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+            ppp.input().model().set_layout(ov.Layout("NCHW"))
+            ppp.input().preprocess().convert_element_type(ov.Type.f32).mean(
+                [float(v) for v in self.meta.mean]).scale([float(v) for v in self.meta.std])
+            compiled = self._core.compile_model(ppp.build(), "CPU", self._properties)
+            self._uint8_request = (compiled, compiled.create_infer_request())
+        compiled, request = self._uint8_request
+        results = request.infer([np.ascontiguousarray(images, dtype=np.uint8)])
+        return to_flat([np.array(results[out]) for out in compiled.outputs], self.meta)
 
 
 def create_backend(
