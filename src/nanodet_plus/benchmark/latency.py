@@ -23,6 +23,7 @@ from nanodet_plus.errors import ExportError
 LOGGER = logging.getLogger(__name__)
 
 BACKENDS = (
+    "auto",
     "torch",
     "onnxruntime",
     "openvino",
@@ -123,7 +124,7 @@ def open_backends(
                 opened[name] = TorchBackend(loaded.model, config=loaded.config)
                 continue
             fmt = {"onnxruntime": "onnx", "openvino-bf16": "openvino",
-                   "onnxruntime-int8": "onnx"}.get(name, name)
+                   "onnxruntime-int8": "onnx", "auto": "onnx"}.get(name, name)
             int8 = name == "onnxruntime-int8"
             path = model_files.get(name) or exported.get((fmt, int8))
             if path is None:
@@ -133,6 +134,14 @@ def open_backends(
                 path = _export(weights, fmt, folder, input_size, config, **extra)
                 exported[(fmt, int8)] = path
             options: dict[str, Any] = {"threads": threads, "config": config}
+            if name == "auto":  # what Detector.from_file and nanodet predict pick
+                from nanodet_plus.runtime.precision import open_fastest
+
+                backend = open_fastest(path, **options)
+                precision = getattr(backend, "effective_precision", "fp32")
+                backend.note = f"picked {backend.name} {precision}"
+                opened[name] = backend
+                continue
             if name == "openvino-bf16":
                 options["precision"] = "bf16"
             opened[name] = load_backend(path, fmt, **options)

@@ -1,0 +1,110 @@
+"""The CPU's measured compute limit per precision: one large matrix product per precision on
+one thread (fp32 and bf16 through PyTorch/oneDNN and OpenVINO, INT8 through OpenVINO's u8 x s8
+path), and what it means for a network of nanodet-plus-m_416's size (1.52 GFLOP).
+
+The limit of the network is its FLOPs at this rate: no convolution runs faster than a large
+GEMM, so a model within 1.5x of it is close to what the hardware allows.
+
+Usage: python benchmarks/bench_peak.py [--size 1024] [--runs 20]
+Writes ``benchmarks/results/peak-<date>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from nanodet_plus.benchmark.latency import machine_description
+
+NETWORK_GFLOP_416 = 1.524  # nanodet-plus-m at 416x416, 2 x multiply-adds (convolutions)
+
+
+def rate(run: Callable[[], object], flops: float, runs: int) -> float:
+    """GFLOP/s (or GOP/s) of ``run``: median over ``runs`` after a warm-up."""
+    for _ in range(3):
+        run()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return flops / statistics.median(times) / 1e9
+
+
+def openvino_matmul(size: int, precision: str, int8: bool = False) -> Callable[[], object]:
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    rng = np.random.default_rng(0)
+    data = ops.parameter([size, size], ov.Type.f32)
+    if int8:
+        low, high = ops.constant(np.float32(-4)), ops.constant(np.float32(4))
+        data_in = ops.fake_quantize(data, low, high, low, high, 256)
+        weights = ops.multiply(
+            ops.convert(ops.constant(rng.integers(-127, 127, (size, size)).astype(np.int8)),
+                        ov.Type.f32), ops.constant(np.float32(0.01)))
+    else:
+        data_in = data
+        weights = ops.constant(rng.standard_normal((size, size)).astype(np.float32))
+    model = ov.Model([ops.matmul(data_in, weights, False, False)], [data])
+    compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": 1,
+                                                      "INFERENCE_PRECISION_HINT": precision})
+    request = compiled.create_infer_request()
+    batch = rng.standard_normal((size, size)).astype(np.float32)
+    return lambda: request.infer([batch])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--out", help="results file (default benchmarks/results/peak-<date>.json)")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    size = args.size
+    flops = 2.0 * size**3
+    left, right = torch.randn(size, size), torch.randn(size, size)
+    left16, right16 = left.bfloat16(), right.bfloat16()
+    rates = {
+        "fp32 (PyTorch)": rate(lambda: left @ right, flops, args.runs),
+        "bf16 (PyTorch)": rate(lambda: left16 @ right16, flops, args.runs),
+    }
+    try:
+        rates["fp32 (OpenVINO)"] = rate(openvino_matmul(size, "f32"), flops, args.runs)
+        rates["bf16 (OpenVINO)"] = rate(openvino_matmul(size, "bf16"), flops, args.runs)
+        rates["int8 (OpenVINO)"] = rate(openvino_matmul(size, "f32", int8=True), flops,
+                                        args.runs)
+    except ImportError:
+        pass
+    best = {precision: max(v for k, v in rates.items() if k.startswith(precision))
+            for precision in ("fp32", "bf16", "int8") if any(k.startswith(precision)
+                                                              for k in rates)}
+    date = dt.date.today().isoformat()
+    report = {
+        "machine": machine_description(), "date": date,
+        "command": "python benchmarks/bench_peak.py " + " ".join(argv or sys.argv[1:]),
+        "matrix_size": size, "threads": 1, "gflops_per_s": rates, "best_gflops_per_s": best,
+        "network_gflop_416": NETWORK_GFLOP_416,
+        "network_limit_ms_416": {p: NETWORK_GFLOP_416 / r * 1000 for p, r in best.items()},
+    }
+    out = Path(args.out or f"benchmarks/results/peak-{date}.json")
+    out.write_text(json.dumps(report, indent=2))
+    for name, value in rates.items():
+        print(f"{name:18s} {value:7.1f} GFLOP/s")
+    for precision, ms in report["network_limit_ms_416"].items():
+        print(f"nanodet-plus-m_416 limit at {precision}: {ms:.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
