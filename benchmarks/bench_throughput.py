@@ -36,6 +36,9 @@ import numpy as np
 
 from nanodet_plus.benchmark.latency import machine_description
 
+# as OpenVinoBackend compiles (see there); --pinning measures OpenVINO's own default
+PINNING = os.environ.get("NANODET_BENCH_OV_PINNING", "0") == "1"
+
 
 def _open(runtime: str, path: str, threads: int, streams: int = 0) -> tuple[Any, int]:
     """``(run, images per call)`` for ``runtime`` in onnxruntime / openvino-bf16 / -int8."""
@@ -54,7 +57,8 @@ def _open(runtime: str, path: str, threads: int, streams: int = 0) -> tuple[Any,
 
     core = ov.Core()
     properties: dict[str, Any] = {
-        "INFERENCE_PRECISION_HINT": "bf16" if runtime == "openvino-bf16" else "f32"}
+        "INFERENCE_PRECISION_HINT": "bf16" if runtime == "openvino-bf16" else "f32",
+        "ENABLE_CPU_PINNING": PINNING}
     if streams:
         properties.update({"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": streams})
     else:
@@ -167,9 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--work-dir", default="runs/bench_throughput")
+    parser.add_argument("--pinning", action="store_true",
+                        help="OpenVINO's default CPU pinning (the package turns it off)")
     parser.add_argument("--out", help="results file stem (default benchmarks/results/"
                         "throughput-<date>)")
     args = parser.parse_args(argv)
+    if args.pinning:  # read by the spawned workers too
+        os.environ["NANODET_BENCH_OV_PINNING"] = "1"
+        globals()["PINNING"] = True
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     files = export_models(args.weights, args.config, args.calib, args.batch, work)
