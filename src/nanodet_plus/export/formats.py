@@ -127,6 +127,9 @@ def write(fmt: str, graph, batch: np.ndarray, staged: Path, meta: ModelMeta,
     return writer(graph, batch, staged, meta, output_names, options)
 
 
+MIN_CANDIDATES_CHECKED = 10  # fewer fp32 candidates on the check image: no ratio test
+
+
 def check_int8(expected: list[np.ndarray], actual: list[np.ndarray], meta: ModelMeta):
     """INT8 cannot match fp32 to 1e-4: refuse only when the class scores drift on average."""
     from nanodet_plus.export.quantize import INT8_SCORE_TOLERANCE
@@ -143,6 +146,16 @@ def check_int8(expected: list[np.ndarray], actual: list[np.ndarray], meta: Model
             f"{mean_diff:.3g} > {INT8_SCORE_TOLERANCE}; use more or more typical --calib images"
         )
     candidates = int((want[..., :c] > 0.05).sum()), int((got[..., :c] > 0.05).sum())
+    # The mean over every score hides a collapse of the few that matter: refuse an export
+    # that keeps less than half (or more than twice) the candidates of fp32.
+    if candidates[0] >= MIN_CANDIDATES_CHECKED and not (
+        0.5 <= candidates[1] / candidates[0] <= 2.0
+    ):
+        raise ExportError(
+            f"int8 export changes the detections: {candidates[1]} class scores above 0.05 "
+            f"against {candidates[0]} in fp32 on the check image; calibrate on more images "
+            "like the ones the model will see (--calib)"
+        )
     note = (f"int8: class score difference mean {mean_diff:.3g}, max {score_diff.max():.3g}; "
             f"candidates above 0.05: fp32 {candidates[0]}, int8 {candidates[1]}")
     return mean_diff, note
