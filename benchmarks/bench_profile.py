@@ -42,7 +42,7 @@ DEFAULT_WEIGHTS = ROOT / "tests/assets/reference/nanodet-plus-m_320_weights.pth"
 DEFAULT_IMAGE = ROOT / "tests/assets/official-samples/test_img.jpg"
 DEFAULT_CALIB = ROOT / "tests/assets/official-samples"
 DEFAULT_ROWS = ("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8", "openvino/f32",
-                "openvino/bf16", "openvino/int8")
+                "openvino/bf16", "openvino/int8", "openvino/int8-nncf")
 
 DW3 = "depthwise conv 3x3"
 DW5 = "depthwise conv 5x5"
@@ -464,8 +464,8 @@ def profile_openvino(spec: RowSpec, ctx: Context) -> Profiler:
 
     core = ov.Core()
     properties = {"PERF_COUNT": True, "INFERENCE_NUM_THREADS": ctx.threads,
-                  "INFERENCE_PRECISION_HINT": spec.precision if spec.precision != "int8"
-                  else "f32"}
+                  "INFERENCE_PRECISION_HINT": spec.precision
+                  if not spec.precision.startswith("int8") else "f32"}
     compiled = core.compile_model(core.read_model(str(spec.model)), "CPU", properties)
     layers = _ov_runtime_layers(compiled)
     graph = ctx.graph(spec.graph)
@@ -642,6 +642,9 @@ def resolve_spec(spec: RowSpec, ctx: Context) -> RowSpec:
     if spec.precision == "int8":
         path = ctx.export("onnx", int8=True)
         return RowSpec(spec.name, spec.runtime, spec.precision, path, path)
+    if spec.precision == "int8-nncf":  # nanodet export --format openvino --int8
+        return RowSpec(spec.name, spec.runtime, spec.precision,
+                       ctx.export("openvino", int8=True), ctx.export("onnx"))
     if spec.runtime == "onnxruntime":
         path = ctx.export("onnx")
         return RowSpec(spec.name, spec.runtime, spec.precision, path, path)
