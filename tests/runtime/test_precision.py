@@ -51,9 +51,9 @@ def test_fp32_is_the_exact_runtime_and_logs_one_line(onnx_file, caplog):
 def test_auto_runs_bf16_where_the_cpu_has_it(onnx_file, test_image, caplog):
     with caplog.at_level(logging.INFO, logger=precision_module.__name__):
         fast = Detector.from_file(onnx_file, threads=1, score_thr=0.3)
+        messages = _messages(caplog)
     exact = Detector.from_file(onnx_file, threads=1, score_thr=0.3, precision="fp32")
     assert fast.backend.name == "openvino" and fast.backend.effective_precision == "bf16"
-    messages = _messages(caplog)
     assert len(messages) == 1 and "m320.onnx: bf16 (OpenVINO" in messages[0]
     assert fast.backend.drift.acceptable and fast.backend.drift.candidates > 0
     fast_dets, exact_dets = fast(test_image), exact(test_image)
