@@ -62,7 +62,7 @@ def postprocess(
     cand_scores = point_scores[rows, labels]
     cand_boxes = point_boxes[rows]
     keep = batched_nms(cand_boxes, cand_scores, image_idx * num_classes + labels, iou_thr)
-    if max_det > 0:
+    if 0 < max_det < keep.numel():  # fewer kept boxes than max_det: no image has too many
         keep = keep[top_k_per_group(image_idx[keep], max_det)]
 
     kept_images = image_idx[keep].cpu().numpy()

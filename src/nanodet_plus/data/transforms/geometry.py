@@ -55,6 +55,16 @@ def warp_boxes(boxes: np.ndarray, matrix: np.ndarray, clip_wh: tuple[float, floa
     boxes = np.asarray(boxes, dtype=np.float32)
     if boxes.shape[0] == 0:
         return boxes.reshape(0, 4)
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if (matrix[0, 1] == 0 and matrix[1, 0] == 0 and matrix[2, 0] == 0 and matrix[2, 1] == 0
+            and matrix[2, 2] == 1 and matrix[0, 0] > 0 and matrix[1, 1] > 0):
+        # scale + translation (every resize): the corners' min/max are the mapped x1y1 / x2y2,
+        # the same float64 values as the general path below, in a few array operations
+        scale = np.array([matrix[0, 0], matrix[1, 1]] * 2)
+        shift = np.array([matrix[0, 2], matrix[1, 2]] * 2)
+        out = boxes.astype(np.float64) * scale + shift
+        width, height = clip_wh
+        return np.clip(out, 0, [width, height, width, height]).astype(np.float32)
     n = boxes.shape[0]
     corners = np.ones((n * 4, 3), dtype=np.float64)
     corners[:, :2] = boxes[:, [0, 1, 2, 3, 0, 3, 2, 1]].reshape(n * 4, 2)
