@@ -62,11 +62,55 @@ def openvino_matmul(size: int, precision: str, int8: bool = False) -> Callable[[
     return lambda: request.infer([batch])
 
 
+CATEGORY_OF_CONV = {"1x1": "1x1 conv", "dw3": "depthwise conv 3x3", "dw5": "depthwise conv 5x5",
+                    "dense": "dense conv kxk (k>1)", "head": "head output stage"}
+
+
+def conv_gflop_by_category(weights: Path, config: str, size: tuple[int, int]) -> dict[str, float]:
+    """GFLOP (2 x multiply-adds) of the exported network's convolutions, by the categories of
+    ``bench_profile.py``, from the ONNX graph's shapes."""
+    import tempfile
+
+    import onnx
+    from onnx import shape_inference
+
+    from nanodet_plus.export.exporter import ExportOptions, export_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_model(weights, ExportOptions(format="onnx", config=config,
+                                                   input_size=size,
+                                                   output=Path(tmp) / "m.onnx")).path
+        model = shape_inference.infer_shapes(onnx.load(str(path)))
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in [*model.graph.value_info, *model.graph.output]}
+    weights_dims = {init.name: list(init.dims) for init in model.graph.initializer}
+    totals: dict[str, float] = {}
+    for node in model.graph.node:
+        if node.op_type != "Conv":
+            continue
+        out_c, in_c, k_h, k_w = weights_dims[node.input[1]]
+        _, _, height, width = shapes[node.output[0]]
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        if node.name.startswith("/head/gfl_cls"):
+            key = "head"
+        elif group > 1:
+            key = "dw3" if k_h == 3 else "dw5"
+        else:
+            key = "1x1" if k_h == 1 else "dense"
+        category = CATEGORY_OF_CONV[key]
+        gflop = 2.0 * out_c * in_c * k_h * k_w * height * width / 1e9
+        totals[category] = totals.get(category, 0.0) + gflop
+    return totals
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--out", help="results file (default benchmarks/results/peak-<date>.json)")
+    parser.add_argument("--weights", default=str(Path(__file__).resolve().parents[1]
+                        / "tests/assets/reference/nanodet-plus-m_320_weights.pth"),
+                        help="weights whose export gives the FLOPs per category")
     args = parser.parse_args(argv)
     import torch
 
@@ -96,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         "matrix_size": size, "threads": 1, "gflops_per_s": rates, "best_gflops_per_s": best,
         "network_gflop_416": NETWORK_GFLOP_416,
         "network_limit_ms_416": {p: NETWORK_GFLOP_416 / r * 1000 for p, r in best.items()},
+        "conv_gflop_416_by_category": conv_gflop_by_category(
+            Path(args.weights), "nanodet-plus-m_416", (416, 416)),
     }
     out = Path(args.out or f"benchmarks/results/peak-{date}.json")
     out.write_text(json.dumps(report, indent=2))

@@ -98,6 +98,63 @@ def profile_section() -> list[str]:
             *[f"> {line}" for line in header], "", *text[start:end]]
 
 
+def rates_section(peak: dict[str, Any]) -> list[str]:
+    """Per category: its FLOPs, its time in each OpenVINO precision and the rate achieved, so
+    that the distance to the limit is split into convolutions at speed and everything else."""
+    path = newest("profile-*.json")
+    rows = json.loads(path.read_text())["rows"]
+    gflop = peak["conv_gflop_416_by_category"]
+    runs = {"fp32": "openvino/f32", "bf16": "openvino/bf16", "int8": "openvino/int8-nncf"}
+    runs = {p: r for p, r in runs.items() if r in rows}
+    lines = ["## Why bf16 and INT8 stay far from the limit", "",
+             f"Time per category in OpenVINO (`benchmarks/results/{path.name}`) against the "
+             "category's FLOPs (`conv_gflop_416_by_category` in the peak file): the rate each "
+             "part reaches, as a share of the GEMM rate of its precision. Categories without "
+             "FLOPs count only as time.", "",
+             "| category | GFLOP | " + " | ".join(
+                 f"{p} ms | {p} share of GEMM rate" for p in runs) + " |",
+             "|---|---:|" + "---:|---:|" * len(runs)]
+    categories = rows[next(iter(runs.values()))]["categories"]
+    for category in categories:
+        flops = gflop.get(category)
+        cells = []
+        for precision, row in runs.items():
+            ms = rows[row]["categories"].get(category, {}).get("ms")
+            if ms is None or ms < 0.005:
+                cells += ["-", "-"]
+                continue
+            share = (flops / (ms / 1000) / peak["best_gflops_per_s"][precision]
+                     if flops else None)
+            cells += [f"{ms:.2f}", f"{share:.0%}" if share is not None else "-"]
+        if all(c == "-" for c in cells):
+            continue
+        lines.append(f"| {category} | {flops:.3f} | " if flops else f"| {category} | - | ")
+        lines[-1] += " | ".join(cells) + " |"
+    totals = [f"{rows[r]['total_ms']:.2f} | " for r in runs.values()]
+    lines.append("| **network (profiled nodes)** | " f"{sum(gflop.values()):.3f} | "
+                 + " | ".join(t + "" for t in totals) + " |")
+    pointwise = gflop.get("1x1 conv", 0.0)
+    share = pointwise / sum(gflop.values())
+    lines += ["", f"The 1x1 convolutions hold {share:.0%} of the FLOPs and run close to the GEMM "
+              "rate in every precision. The rest of the time goes to layers with few FLOPs "
+              "(depthwise convolutions, the shuffle's concat and split, the layout reorders the "
+              "runtime inserts around them, the head's output stage): they are bound by memory "
+              "traffic and per-layer overhead, so bf16 and INT8 barely speed them up, and at "
+              "those precisions they cost about as much as all the 1x1 convolutions."]
+    _, peers = load("peers-*.json")
+    yolo = [r["median_ms"] for r in peers["results"] if r["model"] == "yolo26n"
+            and r["threads"] == 1]
+    if yolo and "int8" in runs:
+        budget = TARGET_VS_YOLO26N * min(yolo)
+        int8 = rows[runs["int8"]]
+        pointwise_ms = int8["categories"]["1x1 conv"]["ms"]
+        lines += ["", f"The peer target ({TARGET_VS_YOLO26N}x YOLO26n's best {min(yolo):.2f} ms) "
+                  f"is {budget:.2f} ms. In INT8 the 1x1 convolutions alone take "
+                  f"{pointwise_ms:.2f} ms, which leaves {budget - pointwise_ms:.2f} ms for the "
+                  f"layers that take {int8['total_ms'] - pointwise_ms:.2f} ms now."]
+    return lines
+
+
 def precision_section() -> list[str]:
     path, data = load("precision-*.json")
     lines = ["## Accuracy of each precision", "",
@@ -186,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                    f"a limit of {limits}. " + source(peak_path, peak)]),
         "\n".join(peers_section(peak)),
         "\n".join(profile_section()),
+        "\n".join(rates_section(peak)),
         "\n".join(precision_section()),
         "\n".join(overhead_section()),
         "\n".join(throughput_section()),
