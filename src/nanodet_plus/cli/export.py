@@ -62,6 +62,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--layout", choices=("flat", "per-level"), default="flat",
         help="flat: the official single output; per-level: cls/dis outputs per stride",
     )
+    parser.add_argument(
+        "--keep-shuffles", action="store_true",
+        help="keep ShuffleNetV2's channel shuffles in the graph, as the official export does "
+        "(default: an equivalent graph without them, 1-8%% faster on CPU runtimes)",
+    )
     parser.add_argument("--output", "-o", help="output file (default: beside the weights)")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing output file (never a folder)")
@@ -95,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         output=args.output,
         verify_image=args.verify_image,
         force=args.force,
+        shuffle_free=not args.keep_shuffles,
     )
     result = export_model(weights, options)
     width, height = result.meta.input_size

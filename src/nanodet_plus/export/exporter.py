@@ -74,6 +74,7 @@ class ExportOptions:
     verify_image: str | Path | np.ndarray | None = None
     opset: int | None = None
     force: bool = False  # replace existing files at the output path
+    shuffle_free: bool = True  # ShuffleNetV2 without channel shuffles (export/shuffle_free.py)
 
 
 @dataclass
@@ -182,6 +183,10 @@ def build_meta(cfg, model: torch.nn.Module, options: ExportOptions) -> ModelMeta
 def build_graph(model, cfg, options: ExportOptions) -> tuple[torch.nn.Module, list[str]]:
     """The module to trace and its output names, per the requested layout."""
     flat = model.inference_model(sigmoid_scores=True).eval()
+    if options.shuffle_free:
+        from nanodet_plus.export.shuffle_free import without_channel_shuffles
+
+        flat = without_channel_shuffles(flat)
     width, height = options.input_size
     strides = tuple(cfg.model.head.strides)
     if options.end2end:
@@ -257,7 +262,9 @@ def export_model(
     graph, output_names = build_graph(model, cfg, options)
     batch = image_batch(options.verify_image, options.input_size, meta.mean, meta.std,
                         options.batch)
-    expected = comparable(torch_outputs(graph, batch), options)
+    # the exported file is checked against the model as trained, never against a rewrite
+    reference = build_graph(model, cfg, replace(options, shuffle_free=False))[0]
+    expected = comparable(torch_outputs(reference, batch), options)
     destination.parent.mkdir(parents=True, exist_ok=True)
 
     from nanodet_plus.export import formats
