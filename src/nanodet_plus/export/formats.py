@@ -77,7 +77,7 @@ def write_openvino(graph, batch, staged: Path, meta: ModelMeta, output_names, op
         from nanodet_plus.export.quantize import quantize_openvino
 
         def quantize(model):
-            return quantize_openvino(model, onnx_path, options.calib, meta,
+            return quantize_openvino(model, options.calib, meta,
                                      max_images=options.calib_images)
     files = onnx_to_openvino(onnx_path, staged, meta, transform=quantize)
     onnx_path.unlink()
