@@ -217,6 +217,10 @@ the results files named in each section; rerun the benchmarks, then the report.
   load-time check passes (the candidate class scores on a fixed scene stay within 0.1 of fp32
   on average), and in fp32 otherwise; one log line says which and why. `precision="fp32"` /
   `--precision fp32` keeps the exact outputs.
+- `nanodet export` writes ShuffleNetV2 without its channel shuffles (each branch reads its
+  channels as one concatenation of slices, the readers of a stage output get permuted weights)
+  and ends the head without a transpose of the whole output; the file is checked against the
+  model as trained. `--keep-shuffles` writes the official graph structure.
 - OpenVINO takes the warped uint8 image and normalises inside the model.
 - OpenVINO's CPU pinning is off: with it on, two processes of one thread each shared a core.
 - INT8 is a file of its own: `nanodet export --int8 --calib DIR` (ONNX Runtime QDQ) or
