@@ -58,11 +58,13 @@ def warp_boxes(boxes: np.ndarray, matrix: np.ndarray, clip_wh: tuple[float, floa
     matrix = np.asarray(matrix, dtype=np.float64)
     if (matrix[0, 1] == 0 and matrix[1, 0] == 0 and matrix[2, 0] == 0 and matrix[2, 1] == 0
             and matrix[2, 2] == 1 and matrix[0, 0] > 0 and matrix[1, 1] > 0):
-        # scale + translation (every resize): the corners' min/max are the mapped x1y1 / x2y2,
-        # the same float64 values as the general path below, in a few array operations
+        # scale + translation (every resize): the corners' min/max are the min/max of the
+        # mapped x1, x2 and y1, y2: the same float64 values as the general path below
         scale = np.array([matrix[0, 0], matrix[1, 1]] * 2)
         shift = np.array([matrix[0, 2], matrix[1, 2]] * 2)
-        out = boxes.astype(np.float64) * scale + shift
+        mapped = boxes.astype(np.float64) * scale + shift
+        out = np.concatenate([np.minimum(mapped[:, :2], mapped[:, 2:]),
+                              np.maximum(mapped[:, :2], mapped[:, 2:])], axis=1)
         width, height = clip_wh
         return np.clip(out, 0, [width, height, width, height]).astype(np.float32)
     n = boxes.shape[0]
