@@ -158,7 +158,7 @@ def test_train_weights_are_read_by_the_same_functions(monkeypatch, reference_wei
 
 def test_detector_from_file_without_config(reference_weights, loaded, input_batch, loader_raw,
                                            test_image, reference_expected):
-    detector = Detector.from_file(reference_weights, score_thr=0.05)
+    detector = Detector.from_file(reference_weights, score_thr=0.05, precision="fp32")
     assert detector.meta.num_classes == 80 and len(detector.class_names) == 80
     assert detector.input_size == tuple(loaded.config.data.input_size) == (416, 416)
     np.testing.assert_array_equal(detector.backend.infer(input_batch), loader_raw)

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from nanodet_plus.errors import UsageError
 from nanodet_plus.runtime import precision as precision_module
@@ -127,3 +128,19 @@ def test_bf16_is_refused_for_formats_it_cannot_run(reference_weights):
 def test_an_unknown_precision_is_refused(onnx_file):
     with pytest.raises(UsageError, match="precision 'int4' is not one of auto, fp32, bf16"):
         open_fastest(onnx_file, precision="int4")
+
+
+def test_a_checkpoint_runs_folded_and_channels_last_by_default(reference_weights, test_image,
+                                                                caplog):
+    with caplog.at_level(logging.INFO, logger=precision_module.__name__):
+        fast = Detector.from_file(reference_weights, config=CONFIG, score_thr=0.05)
+        messages = _messages(caplog)
+    exact = Detector.from_file(reference_weights, config=CONFIG, score_thr=0.05,
+                               precision="fp32")
+    assert len(messages) == 1 and "BatchNorm folded, channels-last" in messages[0]
+    graph = fast.backend.model
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in graph.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in exact.backend.model.modules())
+    batch = fast.prepare([test_image]).images
+    np.testing.assert_allclose(fast.backend.infer(batch), exact.backend.infer(batch),
+                               atol=1e-4, rtol=2e-5)

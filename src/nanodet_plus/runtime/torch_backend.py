@@ -59,7 +59,9 @@ class TorchBackend:
     """Runs an eval-mode copy of backbone -> fpn -> head; raw logits out (no sigmoid).
 
     ``fuse=True`` folds BatchNorm into the convolutions (same outputs within float rounding,
-    fewer ops). The given model itself is never switched to eval mode or modified.
+    fewer ops); ``channels_last=True`` runs it in NHWC memory, which oneDNN's depthwise and 1x1
+    kernels and the max-pool prefer on CPU. The given model itself is never switched to eval
+    mode or modified.
     """
 
     name = "torch"
@@ -70,13 +72,15 @@ class TorchBackend:
         *,
         device: str | torch.device | None = "cpu",
         fuse: bool = False,
+        channels_last: bool = False,
         config: Config | None = None,
         meta: ModelMeta | None = None,
     ) -> None:
         self.device = resolve_device(device)
         self.meta = meta if meta is not None else meta_from_model(model, config)
         if hasattr(model, "inference_model"):
-            graph = model.inference_model(sigmoid_scores=False, fuse=fuse)
+            graph = model.inference_model(sigmoid_scores=False, fuse=fuse,
+                                          channels_last=channels_last)
         elif fuse:
             from nanodet_plus.models.fuse import fuse_conv_bn
 
@@ -104,6 +108,7 @@ def create_backend(
     config: str | Path | Config | dict | None = None,
     device: str | torch.device | None = "cpu",
     fuse: bool = False,
+    channels_last: bool = False,
     **_ignored: Any,
 ) -> TorchBackend:
     """Open a ``.pth``/``.ckpt``/``.pt`` checkpoint (official weight or Lightning file, or ours)
@@ -112,4 +117,5 @@ def create_backend(
     from nanodet_plus.models.loading import load_model
 
     loaded = load_model(path, config)
-    return TorchBackend(loaded.model, device=device, fuse=fuse, config=loaded.config)
+    return TorchBackend(loaded.model, device=device, fuse=fuse, channels_last=channels_last,
+                        config=loaded.config)
