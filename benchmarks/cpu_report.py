@@ -216,7 +216,9 @@ the results files named in each section; rerun the benchmarks, then the report.
   model in **bf16 through OpenVINO** when the CPU has native bf16 (AVX512-BF16 or AMX) and a
   load-time check passes (the candidate class scores on a fixed scene stay within 0.1 of fp32
   on average), and in fp32 otherwise; one log line says which and why. `precision="fp32"` /
-  `--precision fp32` keeps the exact outputs.
+  `--precision fp32` keeps the exact outputs. A PyTorch checkpoint on the CPU runs with
+  BatchNorm folded into the convolutions and channels-last memory (same outputs within float
+  rounding); `--precision fp32` runs it as trained.
 - `nanodet export` writes ShuffleNetV2 without its channel shuffles (each branch reads its
   channels as one concatenation of slices, the readers of a stage output get permuted weights)
   and ends the head without a transpose of the whole output; the file is checked against the

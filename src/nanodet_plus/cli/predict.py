@@ -64,8 +64,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--precision", choices=("auto", "fp32", "bf16"), default="auto",
-        help="exported ONNX/OpenVINO models: auto runs bf16 (via OpenVINO) where the CPU has "
-        "it natively and the outputs pass a check, else fp32; fp32 gives exact outputs",
+        help="auto: exported ONNX/OpenVINO models run bf16 (via OpenVINO) where the CPU has it "
+        "natively and the outputs pass a check, checkpoints run BatchNorm-folded and "
+        "channels-last on the CPU; fp32: the model exactly as trained",
     )
     add_number(parser, "--batch-size", type=int, default=8, low=1,
                help="images per forward pass (8)")

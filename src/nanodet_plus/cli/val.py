@@ -33,8 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     parser.add_argument(
         "--precision", choices=("auto", "fp32", "bf16"), default="auto",
-        help="exported ONNX/OpenVINO models: the precision `nanodet predict` would pick (auto: "
-        "bf16 where the CPU has it), or fp32 / bf16",
+        help="auto: what `nanodet predict` picks (bf16 via OpenVINO for exported models where "
+        "the CPU has it, folded BatchNorm for checkpoints); fp32: the model exactly as trained",
     )
     parser.add_argument("--project", default="runs/val", help="parent folder of the run folder")
     parser.add_argument("--name", default="exp", help="run folder name (numbered if it exists)")
