@@ -177,7 +177,7 @@ def _write_summary(out: Path, metrics_path: Path, onnx_path: Path, predictions: 
         f"- val mAP {coco['mAP']:.3f}, AP50 {coco['AP_50']:.3f}, AP75 {coco['AP_75']:.3f} at "
         f"{width}x{height} (metrics: {metrics_path})",
         f"- ONNX model: {onnx_path}",
-        f"- annotated val images (ONNX Runtime): {predictions}",
+        f"- annotated val images (the ONNX model as nanodet predict runs it): {predictions}",
     ]
     text = "\n".join(lines) + "\n"
     (out / "summary.md").write_text(text)
