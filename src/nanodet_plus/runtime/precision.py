@@ -8,7 +8,8 @@ scores that matter (above 0.05 in either precision) must stay within
 the accuracy cost of bf16 on real data is measured by ``benchmarks/bench_precision.py``.
 Everywhere else, and whenever ``precision="fp32"`` is asked for, the file runs exactly (ONNX
 Runtime for ``.onnx``, OpenVINO f32 for ``.xml``). INT8 files are INT8 by
-construction and run as they are. One log line says what was picked and why.
+construction and run as they are. A PyTorch checkpoint on the CPU runs with BatchNorm folded
+and channels-last memory. One log line says what was picked and why.
 """
 
 from __future__ import annotations
