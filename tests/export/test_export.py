@@ -250,6 +250,7 @@ def test_mnn_conversion_makes_no_network_or_pip_call(cli_onnx, tmp_path, monkeyp
         (["--nms"], "--nms needs --end2end"),
         (["--int8"], "needs calibration images"),
         (["--output", "model.bin"], "must end in .onnx"),
+        (["--val-ap"], "--val-ap compares an INT8 export with the model as trained: add --int8"),
     ],
 )
 def test_bad_options_give_one_line_errors(argv, message, reference_weights, capsys):
@@ -300,3 +301,39 @@ def test_dynamic_onnx_runs_other_batch_and_sizes(reference_weights, tmp_path, to
         raw = backend.infer(batch)
         assert raw.shape == expected.shape
         assert np.abs(raw - expected).max() < 1e-4
+
+
+def test_val_ap_prints_the_change_of_an_int8_export(reference_weights, tmp_path, samples_dir,
+                                                    monkeypatch, capsys):
+    """The wiring of ``--val-ap``: the model as trained first, then the exported INT8 file, on
+    the config's val split (measured for real by benchmarks/bench_precision.py)."""
+    from nanodet_plus.benchmark import accuracy
+
+    measured = []
+
+    def fake_ap(backend, config):
+        measured.append((backend.name, config.data.val.img_path))
+        return 0.5 if backend.name == "torch" else 0.4925
+
+    monkeypatch.setattr(accuracy, "evaluate_ap", fake_ap)
+    config = tmp_path / "with_val.yaml"
+    config.write_text(f"preset: nanodet-plus-m_320\ndata:\n  val:\n    format: coco\n"
+                      f"    img_path: {samples_dir}\n    ann_path: {samples_dir}/x.json\n")
+    code = main(["export", str(reference_weights), "--config", str(config), "--int8",
+                 "--calib", str(samples_dir), "--val-ap", "--output", str(tmp_path / "q.onnx"),
+                 "--verify-image", str(samples_dir / "test_img.jpg")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert [name for name, _ in measured] == ["torch", "onnxruntime"]
+    assert "val mAP: 0.5000 as trained, 0.4925 INT8 (-0.75 points)" in out
+
+
+def test_val_ap_without_a_val_split_fails_before_exporting(reference_weights, tmp_path, capsys):
+    output = tmp_path / "q.onnx"
+    assert main(["export", str(reference_weights), "--int8", "--calib", "tests", "--val-ap",
+                 "--output", str(output)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("nanodet export: error: --val-ap: the config of "
+                       "nanodet-plus-m_320_weights.pth names no data.val split; pass --config "
+                       "with one")
+    assert not output.exists()

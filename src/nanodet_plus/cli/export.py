@@ -8,6 +8,8 @@ Each export is run on its own runtime against PyTorch on an image and refused wh
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
 from nanodet_plus.cli.options import add_image_size, add_number, input_file
 from nanodet_plus.errors import UsageError
@@ -46,6 +48,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--calib", help="calibration images: a folder, or a config/preset with a dataset"
+    )
+    parser.add_argument(
+        "--val-ap", action="store_true",
+        help="with --int8: measure COCO mAP of the model as trained and of the INT8 file on the "
+        "config's val split, and print the change",
     )
     add_number(parser, "--calib-images", type=int, default=100, low=1,
                help="calibration images used at most (100)")
@@ -102,6 +109,11 @@ def run(args: argparse.Namespace) -> int:
         force=args.force,
         shuffle_free=not args.keep_shuffles,
     )
+    if args.val_ap:
+        if not args.int8:
+            raise UsageError("--val-ap compares an INT8 export with the model as trained: "
+                             "add --int8")
+        _val_config(weights, args.config)  # before the export: a config without val fails fast
     result = export_model(weights, options)
     width, height = result.meta.input_size
     print(f"exported {result.path} ({args.format}, {width}x{height}, "
@@ -110,4 +122,34 @@ def run(args: argparse.Namespace) -> int:
         print(f"  + {extra}")
     for note in result.notes:
         print(f"  {note}")
+    if args.val_ap:
+        exact, reduced = _val_ap(weights, args.config, result.path, (width, height))
+        print(f"  val mAP: {exact:.4f} as trained, {reduced:.4f} INT8 "
+              f"({100 * (reduced - exact):+.2f} points)")
     return 0
+
+
+def _val_ap(weights: Path, config: Any, exported: Path, input_size: tuple[int, int]):
+    """COCO mAP on the config's val split of the checkpoint (fp32) and of the exported file."""
+    from nanodet_plus.benchmark.accuracy import evaluate_ap
+    from nanodet_plus.models.loading import load_model
+    from nanodet_plus.runtime.registry import load_backend
+    from nanodet_plus.runtime.torch_backend import TorchBackend
+
+    loaded = load_model(weights, config)
+    cfg = _val_config(weights, config, loaded)
+    cfg.data.input_size = tuple(input_size)
+    exact = evaluate_ap(TorchBackend(loaded.model, config=cfg), cfg)
+    reduced = evaluate_ap(load_backend(exported, threads=None, config=cfg), cfg)
+    return exact, reduced
+
+
+def _val_config(weights: Path, config: Any, loaded: Any = None) -> Any:
+    """The config whose val split ``--val-ap`` measures on; a UsageError when it has none."""
+    from nanodet_plus.models.loading import load_model
+
+    cfg = (loaded or load_model(weights, config)).config
+    if cfg.data.val is None:
+        raise UsageError(f"--val-ap: the config of {weights.name} names no data.val split; "
+                         "pass --config with one")
+    return cfg
