@@ -228,7 +228,7 @@ the results files named in each section; rerun the benchmarks, then the report.
 - INT8 is a file of its own: `nanodet export --int8 --calib DIR` (ONNX Runtime QDQ) or
   `nanodet export --format openvino --int8 --calib DIR` (NNCF, `pip install
   'nanodet-plus[nncf]'`); the export refuses a file whose scores drift or whose candidate scores
-  collapse on the check image.
+  collapse on the check image, and `--val-ap` prints the mAP change on the config's val split.
 - For the most images per second on several cores, run one process per core with one thread
   each (see the throughput table).
 """
