@@ -200,7 +200,12 @@ def throughput_section() -> list[str]:
         lines.append(f"| {row['runtime']} | {row['layout']} | {row['images_per_s']:.1f} |")
     best = max(data["rows"], key=lambda r: r["images_per_s"])
     lines += ["", f"Most images per second: {best['runtime']}, {best['layout']} "
-              f"({best['images_per_s']:.1f} images/s)."]
+              f"({best['images_per_s']:.1f} images/s).", "",
+              "One process per core with one thread each scaled by about 2x in every run on "
+              "this 2-core virtual machine. A single session with 2 threads did not: ONNX "
+              "Runtime's 2-thread sessions ran at either of two speeds from one fresh process "
+              "to the next (about 1 and about 1.7 times one thread), so its 2-thread rows "
+              "differ between runs of this benchmark."]
     return lines
 
 
