@@ -123,14 +123,24 @@ def preprocess(
 
     ``input_size`` is ``(width, height)``. Grayscale (HW) and BGRA images are converted to BGR.
     """
-    chw_images, matrices, sizes = [], [], []
+    warped, matrices, sizes = warp_images(images, input_size, keep_ratio)
+    chw_images = [normalize_chw(image, mean, std) for image in warped]
+    return PreparedBatch(pad_batch(chw_images, divisor, min_wh), matrices, sizes)
+
+
+def warp_images(
+    images: Sequence[np.ndarray], input_size: tuple[int, int], keep_ratio: bool
+) -> tuple[list[np.ndarray], list[np.ndarray], list[tuple[int, int]]]:
+    """Each BGR image (gray and BGRA converted) warped to the network input: the uint8 images,
+    their warp matrices (original -> input) and their original ``(width, height)``."""
+    warped, matrices, sizes = [], [], []
     for image in images:
         image = as_bgr(image)
-        warped, matrix = warp_image(image, input_size, keep_ratio)
-        chw_images.append(normalize_chw(warped, mean, std))
+        result, matrix = warp_image(image, input_size, keep_ratio)
+        warped.append(result)
         matrices.append(matrix)
         sizes.append((int(image.shape[1]), int(image.shape[0])))
-    return PreparedBatch(pad_batch(chw_images, divisor, min_wh), matrices, sizes)
+    return warped, matrices, sizes
 
 
 def as_bgr(image: np.ndarray) -> np.ndarray:

@@ -263,7 +263,8 @@ def export_model(
     batch = image_batch(options.verify_image, options.input_size, meta.mean, meta.std,
                         options.batch)
     # the exported file is checked against the model as trained, never against a rewrite
-    reference = build_graph(model, cfg, replace(options, shuffle_free=False))[0]
+    reference = (build_graph(model, cfg, replace(options, shuffle_free=False))[0]
+                 if options.shuffle_free else graph)
     expected = comparable(torch_outputs(reference, batch), options)
     destination.parent.mkdir(parents=True, exist_ok=True)
 

@@ -10,13 +10,7 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 from torch import nn
 
-from nanodet_plus.data.preprocess import (
-    PreparedBatch,
-    as_bgr,
-    preprocess,
-    read_image,
-    warp_image,
-)
+from nanodet_plus.data.preprocess import PreparedBatch, preprocess, read_image, warp_images
 from nanodet_plus.errors import UsageError
 from nanodet_plus.model_meta import ModelMeta
 from nanodet_plus.postprocess import postprocess
@@ -211,17 +205,11 @@ class Detector:
         infer_uint8 = getattr(self.backend, "infer_uint8", None)
         if infer_uint8 is None or not self.meta.fixed_shape:
             return None, None
-        warped, matrices, sizes = [], [], []
-        for image in images:
-            image = as_bgr(image)
-            result, matrix = warp_image(image, self.input_size, self.keep_ratio)
-            if result.shape[:2] != (self.input_size[1], self.input_size[0]):
-                return None, None
-            warped.append(result)
-            matrices.append(matrix)
-            sizes.append((int(image.shape[1]), int(image.shape[0])))
-        batch = _fill_batch(np.stack(warped), self.meta.batch_size)
+        warped, matrices, sizes = warp_images(images, self.input_size, self.keep_ratio)
         width, height = self.input_size
+        if any(image.shape[:2] != (height, width) for image in warped):
+            return None, None
+        batch = _fill_batch(np.stack(warped), self.meta.batch_size)
         shape_only = np.broadcast_to(np.uint8(0), (len(images), 3, height, width))
         return infer_uint8(batch), PreparedBatch(shape_only, matrices, sizes)
 

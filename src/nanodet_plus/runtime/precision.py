@@ -14,6 +14,7 @@ and channels-last memory. One log line says what was picked and why.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,8 +172,4 @@ def _keep(exact: Backend, name: str, runtime: str, precision: str, why: str) -> 
 
 
 def _has_openvino() -> bool:
-    try:
-        import openvino  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("openvino") is not None
