@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -50,13 +49,6 @@ def torch_detections(torch_model, test_image):
         return cache[size]
 
     return get
-
-
-@pytest.fixture(scope="module")
-def test_image(samples_dir) -> np.ndarray:
-    image = cv2.imread(str(samples_dir / "test_img.jpg"), cv2.IMREAD_COLOR)
-    assert image is not None
-    return image
 
 
 @pytest.fixture(scope="module")

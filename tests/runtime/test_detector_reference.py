@@ -13,13 +13,6 @@ SIZES = ["320x320", "416x416", "480x320"]
 
 
 @pytest.fixture(scope="module")
-def test_image(samples_dir) -> np.ndarray:
-    image = cv2.imread(str(samples_dir / "test_img.jpg"))
-    assert image is not None and image.shape == (404, 360, 3)
-    return image
-
-
-@pytest.fixture(scope="module")
 def reference_detector(reference_weights) -> Detector:
     return Detector.from_file(
         reference_weights, config="nanodet-plus-m_320", keep_ratio=False,

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -19,22 +17,6 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("openvino")
 
 CONFIG = "nanodet-plus-m_320"
-
-
-@pytest.fixture(scope="module")
-def onnx_file(tmp_path_factory, reference_weights) -> Path:
-    from nanodet_plus.export.exporter import ExportOptions, export_model
-
-    output = tmp_path_factory.mktemp("precision") / "m320.onnx"
-    export_model(reference_weights, ExportOptions(format="onnx", config=CONFIG, output=output))
-    return output
-
-
-@pytest.fixture(scope="module")
-def test_image(samples_dir) -> np.ndarray:
-    image = cv2.imread(str(samples_dir / "test_img.jpg"), cv2.IMREAD_COLOR)
-    assert image is not None
-    return image
 
 
 def _messages(caplog) -> list[str]:

@@ -3,9 +3,6 @@ the float path, and the float path stays for images that need padding."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import cv2
 import numpy as np
 import pytest
 
@@ -14,23 +11,6 @@ from nanodet_plus.runtime.registry import load_backend
 
 pytest.importorskip("openvino")
 pytest.importorskip("onnxruntime")
-
-
-@pytest.fixture(scope="module")
-def onnx_file(tmp_path_factory, reference_weights) -> Path:
-    from nanodet_plus.export.exporter import ExportOptions, export_model
-
-    output = tmp_path_factory.mktemp("uint8") / "m320.onnx"
-    export_model(reference_weights, ExportOptions(format="onnx", config="nanodet-plus-m_320",
-                                                  output=output))
-    return output
-
-
-@pytest.fixture(scope="module")
-def test_image(samples_dir) -> np.ndarray:
-    image = cv2.imread(str(samples_dir / "test_img.jpg"), cv2.IMREAD_COLOR)
-    assert image is not None
-    return image
 
 
 def _spy(backend) -> list[tuple[int, ...]]:
