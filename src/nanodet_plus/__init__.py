@@ -26,6 +26,11 @@ _EXPORTS = {
     "load_config": "nanodet_plus.config.loader",
     "Config": "nanodet_plus.config.schema",
     "list_presets": "nanodet_plus.config.loader",
+    "train": "nanodet_plus.engine.trainer",
+    "TrainResult": "nanodet_plus.engine.trainer",
+    "export_model": "nanodet_plus.export.exporter",
+    "ExportOptions": "nanodet_plus.export.exporter",
+    "ExportResult": "nanodet_plus.export.exporter",
 }
 
 __all__ = [*_EXPORTS, "__version__"]
