@@ -9,7 +9,7 @@ assignment), backward, gradient clipping, AdamW step and EMA update, on one synt
 bf16, one thread (the auto recipe's two processes use one thread each). The forms are timed in
 interleaved rounds so machine load hits them alike; the step-time ratio to "none" is the median
 over rounds. These ratios set the epoch counts of the equal-compute AGM comparison in
-docs/training.md (a form that costs 1.5x trains 1/1.5 of the epochs in the same time).
+docs/reference/defaults.md (a form that costs 1.5x trains 1/1.5 of the epochs in the same time).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Six classes of shapes (circle, rectangle, triangle, star, ring, cross) with random colours and
 textures on cluttered, textured backgrounds with distractors; written once as images plus
 COCO json, Pascal VOC xml and YOLO txt (Ultralytics layout) labels, and a ready config.
-Design notes: docs/demo-dataset.md.
+Design notes: docs/guide/demo-dataset.md.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ On a CPU, one training process uses its threads poorly (the small depthwise and 
 convolutions of NanoDet-Plus scale badly across intra-op threads), while N processes with
 cores/N threads each, averaging gradients over gloo, keep every core busy: on a 2-core machine
 two 1-thread processes train about 1.4x as many images per second as one 2-thread process
-(docs/training.md). ``train.batch_size`` is per process, as under ``torchrun``.
+(docs/reference/defaults.md). ``train.batch_size`` is per process, as under ``torchrun``.
 """
 
 from __future__ import annotations

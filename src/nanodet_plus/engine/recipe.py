@@ -4,7 +4,7 @@ machine, for every key the user did not set.
 The official recipe (the schema's defaults: batch 96, 500 warmup steps, the AGM, augmentation
 made for 300 epochs) is made for long GPU runs on COCO; on a CPU with a time budget of minutes
 it barely leaves its warmup. The choices below come from measurements on the demo data and
-the recipe benchmark datasets (docs/training.md); each carries its reason, printed as one
+the recipe benchmark datasets (docs/reference/defaults.md); each carries its reason, printed as one
 table when training starts.
 """
 
@@ -93,7 +93,7 @@ class Choice:
 def auto_process_count(recipe: str, machine: Machine | None = None) -> int:
     """Local training processes when the user gives no ``--nproc``: two on a multi-core CPU
     with the auto recipe (1.4x the images/s of one 2-thread process on the 2-core machine of
-    docs/training.md), else one (a GPU, one core, or the official recipe)."""
+    docs/reference/defaults.md), else one (a GPU, one core, or the official recipe)."""
     if recipe != "auto" or os.environ.get("WORLD_SIZE", "1") != "1":
         return 1
     machine = machine or Machine.detect()
@@ -125,7 +125,7 @@ def auto_choices(config: Config, stats: DatasetStats, machine: Machine, world_si
         *device_choices,
         Choice("train.ema_ramp", EMA_RAMP,
                "the official ramp: a 250-step one scored the same in 10- and 8-epoch runs on "
-               "digits-on-textures and demo-shapes (docs/training.md)"),
+               "digits-on-textures and demo-shapes (docs/reference/defaults.md)"),
         *_augmentation(config),
         *([] if from_weights else _backbone(config)),
     ]
@@ -180,7 +180,7 @@ def _cpu_choices(stats: DatasetStats, machine: Machine, world_size: int) -> list
         Choice("model.aux_head", None,
                "no AGM on a CPU: the official one makes a step about 4x slower, and no lighter "
                "form (narrow, depthwise, first 30% of epochs) beat none at equal CPU time "
-               "(docs/training.md)"),
+               "(docs/reference/defaults.md)"),
         Choice("model.assigner.distance_cost", True,
                "the article's centre-distance cost steadies the assignment without the AGM"),
         Choice("data.train_input_size", (train_size, train_size),

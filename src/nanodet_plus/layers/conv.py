@@ -16,7 +16,7 @@ class DepthwiseConv2d(nn.Conv2d):
 
     oneDNN's bf16 depthwise backward runs about 2x slower than fp32 on CPU (even with AVX512-BF16),
     so a bf16 training step with the AGM is 10 % faster with these convolutions in fp32
-    (docs/benchmarks-train.md). Same parameters and state-dict keys as ``nn.Conv2d``; outside
+    (docs/benchmarks.md). Same parameters and state-dict keys as ``nn.Conv2d``; outside
     CPU autocast it is ``nn.Conv2d``.
     """
 

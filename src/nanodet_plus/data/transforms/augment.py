@@ -111,7 +111,7 @@ def drop_small_boxes(
     """Keep boxes at least ``min_size`` px wide and high (after warping and clipping).
 
     The official pipeline never drops boxes; degenerate boxes only add noise to the assigner,
-    so this project drops boxes narrower or lower than 1 px (docs/demo-dataset.md).
+    so this project drops boxes narrower or lower than 1 px (docs/guide/demo-dataset.md).
     """
     keep = ((boxes[:, 2] - boxes[:, 0]) >= min_size) & ((boxes[:, 3] - boxes[:, 1]) >= min_size)
     return boxes[keep], (labels[keep] if labels is not None else None)
