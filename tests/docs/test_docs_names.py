@@ -109,3 +109,13 @@ def test_commands_in_the_docs_exist(page, line):
         elif re.fullmatch(r"[a-z_]+(\.[a-z_0-9]+)+=.*", token):
             key = token.split("=")[0]
             assert key in CONFIG_KEYS, f"{page}: {key} is not a config key: {line!r}"
+
+
+def test_readme_links_point_at_files():
+    """mkdocs checks the links of the pages under docs/; the README is checked here."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = [link.split("#")[0] for link in re.findall(r"\]\(([^)\s]+)\)", text)
+             if not link.startswith(("http://", "https://", "#"))]
+    assert links, "no relative links found in README.md"
+    missing = [link for link in links if not (ROOT / link).exists()]
+    assert not missing, f"README.md links to missing files: {missing}"
