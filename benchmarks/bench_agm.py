@@ -15,8 +15,6 @@ docs/reference/defaults.md (a form that costs 1.5x trains 1/1.5 of the epochs in
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import statistics
 import sys
 import time
@@ -27,7 +25,12 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_recipe import cpu_flags, machine_info  # noqa: E402  (beside this script)
+from _bench import Run, add_out_argument  # noqa: E402  (beside this script)
+from bench_recipe import cpu_flags  # noqa: E402
+
+FIGURE = ("Cost of each form of the Assign Guidance Module on a CPU training step (forward, "
+          "losses, backward, clipping, AdamW, EMA; one thread, bf16 autocast where native): "
+          "median ms per step over interleaved rounds and the ratio to no AGM")
 
 LIGHT = ("model.aux_head.input_channel=96", "model.aux_head.feat_channels=96",
          "model.aux_head.stacked_convs=2", "model.aux_head.own_fpn=false")
@@ -83,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--batch", type=int, default=4, help="images per process and step")
     parser.add_argument("--size", type=int, default=256, help="training input side")
-    parser.add_argument("--out", default=None)
+    add_out_argument(parser, "agm-cost")
     args = parser.parse_args(argv)
+    run = Run(__file__, argv)
     torch.set_num_threads(1)
     bf16 = bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
     steps = {name: build_step(overrides, args.batch, args.size, bf16)
@@ -99,18 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = [{"form": name, "overrides": list(FORMS[name]),
              "median_ms": round(statistics.median(t) * 1000, 1),
              "ratio": round(statistics.median(t) / base, 2)} for name, t in times.items()]
-    out = Path(args.out or REPO / "benchmarks" / "results" /
-               f"agm-cost-{datetime.date.today().isoformat()}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
-        "machine": machine_info(), "batch": args.batch, "size": args.size, "bf16": bf16,
-        "threads": 1, "rounds": args.rounds, "rows": rows}, indent=2) + "\n")
     print("| AGM form | step ms | x no AGM |\n|---|---|---|")
     for row in rows:
         print(f"| {row['form']} | {row['median_ms']:.0f} | {row['ratio']:.2f} |")
-    print(f"\nresults: {out}")
+    run.save(args.out, "agm-cost", FIGURE,
+             {"batch": args.batch, "size": args.size, "bf16": bf16, "threads": 1,
+              "rounds": args.rounds, "rows": rows})
     return 0
 
 

@@ -8,21 +8,31 @@ time per image (``time.process_time``), which a machine shared with other jobs d
 less than wall time; on an idle machine the two agree for this single-threaded work.
 
     .venv/bin/python benchmarks/bench_data.py [--data DIR] [--num 300] \
-        [--official-python /tmp/nanodet-official-venv/bin/python] [--write docs/benchmarks-data.md]
+        [--official-python /tmp/nanodet-official-venv/bin/python] [--out FILE]
+
+The official environment is made by ../shared/tools/official-env.sh. Writes
+``benchmarks/results/data-DATE.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _bench import Run, add_out_argument  # beside this script
+
+FIGURE = ("Training data pipeline per image (JPEG decode, random warp, colour jitter, "
+          "normalisation, CHW tensor), one process with OpenCV and torch single-threaded like one "
+          "data-loader worker: process CPU time per image, median of interleaved runs, ours "
+          "against the official NanoDet pipeline on the same demo images")
 
 OFFICIAL_SCRIPT = r"""
 import json, sys, time
@@ -81,20 +91,7 @@ def _official(python: str, data_dir: Path, size: int, num: int, warmup: int) -> 
     return data["seconds"] / data["num"]
 
 
-def _machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{cpu}, {os.cpu_count()} cores, load average {load:.1f} at start"
-
-
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None,
                         help="demo dataset folder (default: generate 200 train images, seed 0)")
@@ -103,8 +100,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="interleaved runs; median reported")
     parser.add_argument("--sizes", type=int, nargs="+", default=[320, 416])
     parser.add_argument("--official-python", default="/tmp/nanodet-official-venv/bin/python")
-    parser.add_argument("--write", type=Path, default=None, help="write a markdown report here")
-    args = parser.parse_args()
+    add_out_argument(parser, "data")
+    args = parser.parse_args(argv)
+    run = Run(__file__, argv)
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data
@@ -132,49 +130,11 @@ def main() -> int:
                    if row["official_ms"] else "n/a")
             print(f"{size}x{size}: ours {row['ours_ms']:.2f} ms/img "
                   f"({1000 / row['ours_ms']:.0f} img/s); official {off}")
-    if args.write:
-        _write_report(args, rows)
+    run.save(args.out, "data", FIGURE,
+             {"data": "given folder" if args.data else "demo dataset, 200 train images, seed 0",
+              "num": args.num, "warmup": args.warmup, "repeat": args.repeat,
+              "official": bool(official), "rows": rows}, runtimes=("opencv", "numpy"))
     return 0
-
-
-def _write_report(args: argparse.Namespace, rows: list[dict]) -> None:
-    lines = [
-        "# Data pipeline benchmark",
-        "",
-        "Training pipeline per image: JPEG decode, random warp (one `cv2.warpPerspective`),",
-        "colour jitter, normalisation, CHW tensor; one process, OpenCV and torch single-threaded",
-        "(like one data-loader worker). Demo dataset images (256-512 px per side). Median of "
-        f"{args.repeat} interleaved runs of {args.num} samples. Times are process CPU time per",
-        "image (`time.process_time`): the machine is shared, and wall time there mostly measures",
-        "the other jobs; CPU time still rises somewhat under load (cache and memory contention).",
-        "",
-        f"- Machine: {_machine()}",
-        f"- Python {platform.python_version()}",
-        f"- Command: `.venv/bin/python benchmarks/bench_data.py --num {args.num} "
-        f"--repeat {args.repeat} --write {args.write}`",
-        "",
-        "| input | ours ms/img | ours img/s | official ms/img | official img/s |",
-        "|---|---|---|---|---|",
-    ]
-    for row in rows:
-        off = row["official_ms"]
-        lines.append(
-            f"| {row['size']}x{row['size']} | {row['ours_ms']:.2f} | {1000 / row['ours_ms']:.0f} "
-            f"| {f'{off:.2f}' if off else 'n/a'} | {f'{1000 / off:.0f}' if off else 'n/a'} |"
-        )
-    lines += [
-        "",
-        "Where the time goes: colour jitter and normalisation are folded into one affine map of",
-        "(channel, max(B, G, R)) per output plane, one `cv2.addWeighted` from uint8 straight",
-        "into the CHW float32 result (saturation scaling keeps hue and value, so it is linear in",
-        "the channel maximum); the official code runs several float32 passes, an HSV round trip",
-        "and a transpose. `nanodet_plus.data.memory.tune_allocator`",
-        "keeps freed image buffers in the heap: on sandboxed kernels page faults on fresh",
-        "megabyte-sized allocations cost several milliseconds per sample otherwise.",
-        "",
-    ]
-    args.write.parent.mkdir(parents=True, exist_ok=True)
-    args.write.write_text("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -3,19 +3,26 @@
 The case is synthetic but shaped like COCO val2017 with a NanoDet-style detector: 5,000
 images, 80 classes, about 7.3 objects per image, and up to 100 detections per image (the
 official evaluation keeps scores > 0.05 and the top 100). Both engines score the same
-detections; the script checks that their 12 statistics agree and prints a Markdown table.
+detections; the script records both engines' 12 statistics, their largest difference, and wall
+and process CPU time (CPU time is disturbed far less by other jobs on a shared machine).
 
     .venv/bin/python benchmarks/bench_eval.py [--images 5000] [--dets 100] [--repeats 1]
+
+Writes ``benchmarks/results/eval-DATE.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _bench import Run, add_out_argument  # beside this script
 
 from nanodet_plus.metrics.coco_eval import (
     STAT_NAMES,
@@ -26,6 +33,11 @@ from nanodet_plus.metrics.coco_eval import (
 )
 from nanodet_plus.metrics.detection_metrics import confusion_matrix, precision_recall_f1
 from nanodet_plus.structures import Detections, ImageRecord
+
+FIGURE = ("COCO box evaluation of the same detections by faster-coco-eval and pycocotools on a "
+          "synthetic COCO-val-sized case (coco_evaluate end to end: COCO dicts built in memory, "
+          "results loaded, evaluate, accumulate, summarize): best wall and process CPU seconds, "
+          "and the largest difference between their 12 statistics")
 
 
 def synthetic_case(
@@ -92,7 +104,7 @@ def timed(function, repeats: int):
     return result, best_wall, best_cpu
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--dets", type=int, default=100, help="detections per image")
@@ -100,53 +112,53 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-pycocotools", action="store_true")
-    args = parser.parse_args()
+    add_out_argument(parser, "eval")
+    args = parser.parse_args(argv)
+    run = Run(__file__, argv)
 
     records, detections = synthetic_case(args.images, args.dets, args.classes, args.seed)
     names = [f"class{k}" for k in range(args.classes)]
     ids = default_category_ids(args.classes)
     num_gt = sum(len(r.labels) for r in records)
     num_dets = sum(len(d) for d in detections)
-    _, build_gt_s, _ = timed(lambda: build_coco_ground_truth(records, names, ids), args.repeats)
-    _, build_dt_s, _ = timed(lambda: detections_to_coco(records, detections, ids), args.repeats)
-    _, prf_s, _ = timed(lambda: precision_recall_f1(records, detections, names, 0.35), args.repeats)
-    _, cm_s, _ = timed(
-        lambda: confusion_matrix(records, detections, args.classes, 0.35), args.repeats
-    )
+    parts = {
+        "build ground truth": lambda: build_coco_ground_truth(records, names, ids),
+        "build detections": lambda: detections_to_coco(records, detections, ids),
+        "precision / recall / F1 at 0.35": lambda: precision_recall_f1(records, detections,
+                                                                        names, 0.35),
+        "confusion matrix at 0.35": lambda: confusion_matrix(records, detections, args.classes,
+                                                             0.35),
+    }
+    other = {}
+    for name, part in parts.items():
+        _, wall, cpu = timed(part, args.repeats)
+        other[name] = {"wall_s": wall, "cpu_s": cpu}
 
     engines = ["faster_coco_eval"] + ([] if args.skip_pycocotools else ["pycocotools"])
-    results = {}
+    rows, stats = [], {}
     for engine in engines:
-        results[engine] = timed(
+        metrics, wall, cpu = timed(
             lambda engine=engine: coco_evaluate(records, detections, names, engine=engine),
             args.repeats,
         )
-
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}"
-    )
-    print(
-        f"case: {args.images} images, {args.classes} classes, {num_gt} GT boxes, "
-        f"{num_dets} detections; best of {args.repeats}\n"
-    )
-    print(f"building COCO dicts: ground truth {build_gt_s:.2f} s, detections {build_dt_s:.2f} s")
-    print(f"at conf 0.35: P/R/F1 {prf_s:.2f} s, confusion matrix {cm_s:.2f} s\n")
-    print("| engine | coco_evaluate wall (s) | CPU (s) | mAP | AP_50 |")
-    print("|---|---|---|---|---|")
-    for engine, (metrics, wall, cpu) in results.items():
-        print(
-            f"| {engine} | {wall:.2f} | {cpu:.2f} | {metrics.stats['mAP']:.4f} | "
-            f"{metrics.stats['AP_50']:.4f} |"
-        )
-    if len(results) == 2:
-        fast, slow = results["faster_coco_eval"][0], results["pycocotools"][0]
-        worst = max(abs(fast.stats[n] - slow.stats[n]) for n in STAT_NAMES)
-        print(f"\nlargest difference over the 12 statistics: {worst:.2e}")
-        wall_ratio = results["pycocotools"][1] / results["faster_coco_eval"][1]
-        cpu_ratio = results["pycocotools"][2] / results["faster_coco_eval"][2]
-        print(f"speed-up: {wall_ratio:.1f}x wall, {cpu_ratio:.1f}x CPU")
+        stats[engine] = {name: float(metrics.stats[name]) for name in STAT_NAMES}
+        rows.append({"engine": engine, "wall_s": wall, "cpu_s": cpu,
+                     "mAP": stats[engine]["mAP"], "AP_50": stats[engine]["AP_50"]})
+        print(f"{engine}: {wall:.2f} s wall, {cpu:.2f} s CPU, mAP {stats[engine]['mAP']:.4f}",
+              flush=True)
+    largest = None
+    if len(stats) == 2:
+        largest = max(abs(stats["faster_coco_eval"][n] - stats["pycocotools"][n])
+                      for n in STAT_NAMES)
+        print(f"largest difference over the 12 statistics: {largest:.2e}")
+    run.save(args.out, "eval", FIGURE,
+             {"images": args.images, "classes": args.classes, "dets_per_image": args.dets,
+              "ground_truth_boxes": num_gt, "detections": num_dets, "repeats": args.repeats,
+              "seed": args.seed, "rows": rows, "other_parts": other,
+              "largest_stat_difference": largest, "stats": stats},
+             runtimes=("faster-coco-eval", "pycocotools", "numpy"))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

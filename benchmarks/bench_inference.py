@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -29,7 +27,14 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _bench import Run, add_out_argument  # beside this script
+
+FIGURE = ("Network forward latency on the CPU, batch 1 (backbone + FPN + head on a normalised "
+          "tensor, no pre- or post-processing), median ms over interleaved rounds: the official "
+          "code's eval model under no_grad, ours as trained (plain), and ours with BatchNorm "
+          "folded and channels-last memory under inference_mode (fused+NHWC)")
 PRESETS = ("nanodet-plus-m_320", "nanodet-plus-m_416", "nanodet-plus-m-1.5x_320",
            "nanodet-plus-m-1.5x_416")
 
@@ -166,66 +171,6 @@ def run_benchmark(
     return rows
 
 
-def machine_description() -> str:
-    """CPU model, core count, load and library versions."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    return (f"{cpu}, {os.cpu_count()} logical CPUs, load average {load} at the end; "
-            f"torch {torch.__version__}, Python {platform.python_version()}")
-
-
-def write_markdown(rows: list[dict], path: Path, command: str) -> None:
-    """The results as a markdown page."""
-    names = list(rows[0]["medians_ms"])
-    lines = [
-        "# Inference forward latency (CPU, batch 1)",
-        "",
-        "Network forward only (backbone + fpn + head on a normalised tensor); median "
-        "milliseconds over interleaved rounds. \"ours plain\" is the eval-mode model under "
-        "`torch.no_grad()`, like the official predictor; \"ours fused+NHWC\" is "
-        "`nanodet_plus.models.detector.optimize_for_inference(model)` (BatchNorm folded into the "
-        "convolutions, channels-last memory) under `torch.inference_mode()`, with the same "
-        "outputs (tests/models/test_forward.py).",
-        "",
-        f"- Machine: {machine_description()}",
-        f"- Command: `{command}`",
-        "",
-        "| model | input (WxH) | threads | " + " | ".join(f"{n} (ms)" for n in names)
-        + (" | fused+NHWC / official |" if "official" in names else " |"),
-        "|---|---|---|" + "---|" * len(names) + ("---|" if "official" in names else ""),
-    ]
-    for row in rows:
-        med = row["medians_ms"]
-        cells = [f"{med[n]:.1f}" for n in names]
-        ratio = ""
-        if "official" in med:
-            ratio = f" {med['ours fused+NHWC'] / med['official']:.2f}x |"
-        width, height = row["size"]
-        lines.append(f"| {row['preset']} | {width}x{height} | {row['threads']} | "
-                     + " | ".join(cells) + " |" + ratio)
-    lines += [
-        "",
-        "The machine is shared, so absolute figures move with its load; compare columns within "
-        "a row (they were measured in alternation).",
-    ]
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    if load > (os.cpu_count() or 1):
-        lines.append(
-            f"Warning: the machine was oversubscribed (load {load:.1f} on {os.cpu_count()} "
-            "CPUs), so multi-thread figures mostly measure thread scheduling, not the model."
-        )
-    lines.append("")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=list(PRESETS))
@@ -234,8 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-per-round", type=int, default=3)
     parser.add_argument("--official-venv", type=Path, default=Path("/tmp/nanodet-official-venv"))
     parser.add_argument("--official-src", type=Path, default=Path("/tmp/nanodet-src"))
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks-inference.md")
+    add_out_argument(parser, "inference")
     args = parser.parse_args(argv)
+    run = Run(__file__, argv)
     official = None
     if (args.official_venv / "bin" / "python").exists() and args.official_src.is_dir():
         official = OfficialWorker(args.official_venv, args.official_src)
@@ -247,9 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if official is not None:
             official.close()
-    command = "python benchmarks/bench_inference.py " + " ".join(argv or sys.argv[1:])
-    write_markdown(rows, args.out, command.strip())
-    print(f"wrote {args.out}")
+    for row in rows:
+        row["size"] = list(row["size"])
+    run.save(args.out, "inference", FIGURE,
+             {"rounds": args.rounds, "runs_per_round": args.runs_per_round,
+              "official": official is not None, "rows": rows})
     return 0
 
 

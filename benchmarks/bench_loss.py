@@ -1,24 +1,36 @@
 """Cost of label assignment and the loss next to the model's training forward and backward.
 
-nanodet-plus-m_320 in train mode on CPU, synthetic images with random GT boxes. Prints a
-markdown table of median times per training step.
+nanodet-plus-m_320 in train mode on CPU, synthetic images with random GT boxes; median wall
+time of each part per training step.
 
-    .venv/bin/python benchmarks/bench_loss.py [--batch 8] [--gts 8] [--steps 5] [--threads 2]
+    .venv/bin/python benchmarks/bench_loss.py [--batch 8] [--gts 8] [--steps 5] [--threads 1]
+
+Writes ``benchmarks/results/loss-DATE.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _bench import Run, add_out_argument  # beside this script
 
 from nanodet_plus.assigners import DynamicSoftLabelAssigner, build_targets
 from nanodet_plus.models.factory import build_model
 from nanodet_plus.ops.boxes import distance2bbox, integral
 from nanodet_plus.ops.priors import center_priors
+
+FIGURE = ("Label assignment (DSLA) and the loss against the model's training forward and "
+          "backward, nanodet-plus-m_320 in train mode on synthetic images with random boxes: "
+          "median ms per training step and share of the model step")
 
 
 def median_seconds(step: Callable[[], object], repeats: int) -> float:
@@ -40,13 +52,15 @@ def random_gts(batch: int, count: int, size: int, num_classes: int):
     return boxes, labels
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--gts", type=int, default=8, help="GT boxes per image")
     parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    args = parser.parse_args()
+    parser.add_argument("--threads", type=int, default=1)
+    add_out_argument(parser, "loss")
+    args = parser.parse_args(argv)
+    run = Run(__file__, argv)
     torch.set_num_threads(args.threads)
     size = 320
     model = build_model("nanodet-plus-m_320").train()
@@ -91,13 +105,15 @@ def main() -> None:
         ("model forward_train + backward (no loss)", median_seconds(model_step, args.steps)),
     ]
     model_time = rows[-1][1]
-    print(f"nanodet-plus-m_320, batch {args.batch}, {args.gts} GTs/image, CPU, "
-          f"{args.threads} threads, median of {args.steps}\n")
-    print("| part | ms / step | vs model step |")
-    print("| --- | ---: | ---: |")
     for name, seconds in rows:
-        print(f"| {name} | {seconds * 1000:.1f} | {seconds / model_time:.1%} |")
+        print(f"{name}: {seconds * 1000:.1f} ms ({seconds / model_time:.1%} of the model step)")
+    run.save(args.out, "loss", FIGURE,
+             {"model": "nanodet-plus-m_320", "input": [size, size], "batch": args.batch,
+              "gts_per_image": args.gts, "threads": args.threads, "steps": args.steps,
+              "rows": [{"part": name, "ms": seconds * 1000, "share_of_model_step":
+                        seconds / model_time} for name, seconds in rows]})
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

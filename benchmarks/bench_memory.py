@@ -35,7 +35,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_recipe import machine_info  # noqa: E402  (beside this script)
+from _bench import Run, add_out_argument  # noqa: E402  (beside this script)
+
+FIGURE = ("Resident memory (RSS, MiB) of long runs as a user types them: predicting a video "
+          "frame by frame, and training with a validation after every epoch; RSS once warm, at "
+          "the end, the growth between the two and the peak")
 
 WEIGHTS = REPO / "tests" / "assets" / "reference" / "nanodet-plus-m_320_weights.pth"
 FRAME_LINE = re.compile(r"epoch (\d+)/(\d+):")
@@ -195,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--backends", default="onnx,torch")
     parser.add_argument("--workdir", default=str(REPO / "runs" / "bench_memory"))
-    parser.add_argument("--out", default=None)
+    add_out_argument(parser, "memory")
     args = parser.parse_args(argv)
+    run = Run(__file__, argv)
     work = Path(args.workdir) / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     work.mkdir(parents=True)
     video = write_video(work / "frames.mp4", args.frames)
@@ -207,13 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.epochs > 0:
         results["train"] = bench_train(work, args.epochs)
         print(f"train: {results['train']}", flush=True)
-    out = Path(args.out or REPO / "benchmarks" / "results" /
-               f"memory-{datetime.date.today().isoformat()}.json")
-    out.write_text(json.dumps({
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
-        "machine": machine_info(), **results}, indent=2) + "\n")
-    print(f"results: {out}")
+    run.save(args.out, "memory", FIGURE, {"frames": args.frames, "epochs": args.epochs,
+                                          **results}, runtimes=("onnxruntime",))
     return 0 if all("error" not in r for r in [*results["predict"].values(),
                                                results["train"] or {}]) else 1
 

@@ -6,22 +6,27 @@ decoding, NMS, mapping back -> Detections. Model only: the backend on a prepared
 
 Usage: python benchmarks/bench_overhead.py WEIGHTS [--config nanodet-plus-m_416]
            [--image test_img.jpg] [--runs 200] [--threads 1]
-Writes ``benchmarks/results/overhead-<date>.json``.
+Writes ``benchmarks/results/overhead-DATE.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 import cv2
 
-from nanodet_plus.benchmark.latency import machine_description, open_backends, run_benchmark
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _bench import Run, add_out_argument  # beside this script
+
+from nanodet_plus.benchmark.latency import open_backends, run_benchmark
 from nanodet_plus.data.synthetic import synthetic_image
+
+FIGURE = ("Pre- and post-processing around the model: one image end to end through Detector "
+          "(BGR image -> Detections) against the model call alone, median ms, interleaved")
 
 BACKENDS = ("auto", "onnxruntime", "openvino", "openvino-bf16")
 
@@ -33,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", help="image to time on (default: the synthetic scene)")
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", help="results file (default benchmarks/results/"
-                        "overhead-<date>.json)")
+    add_out_argument(parser, "overhead")
     args = parser.parse_args(argv)
+    run = Run(__file__, argv)
     import torch
 
     torch.set_num_threads(args.threads)
@@ -45,10 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         backends = open_backends(args.weights, BACKENDS, Path(tmp), input_size=None,
                                  threads=args.threads, config=args.config)
         rows = run_benchmark(backends, image, threads=args.threads, runs=args.runs, warmup=20)
-    date = dt.date.today().isoformat()
     report = {
-        "machine": machine_description(), "date": date,
-        "command": "python benchmarks/bench_overhead.py " + " ".join(argv or sys.argv[1:]),
         "image_wh": [int(image.shape[1]), int(image.shape[0])], "threads": args.threads,
         "rows": [{"backend": row.backend, "note": row.note, "error": row.error,
                   "model_median_ms": row.model_median_ms, "e2e_median_ms": row.e2e_median_ms,
@@ -56,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                   "e2e_over_model": row.e2e_median_ms / row.model_median_ms}
                  for row in rows],
     }
-    out = Path(args.out or f"benchmarks/results/overhead-{date}.json")
-    out.write_text(json.dumps(report, indent=2))
+    run.save(args.out, "overhead", FIGURE, report, runtimes=("onnxruntime", "openvino"))
     for row in report["rows"]:
         print(f"{row['backend']:15s} {row['note'] or '':28s} model {row['model_median_ms']:6.2f}"
               f" ms, end to end {row['e2e_median_ms']:6.2f} ms, x{row['e2e_over_model']:.3f}")

@@ -6,14 +6,12 @@ The limit of the network is its FLOPs at this rate: no convolution runs faster t
 GEMM, so a model within 1.5x of it is close to what the hardware allows.
 
 Usage: python benchmarks/bench_peak.py [--size 1024] [--runs 20]
-Writes ``benchmarks/results/peak-<date>.json``.
+Writes ``benchmarks/results/peak-DATE.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -21,7 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from nanodet_plus.benchmark.latency import machine_description
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _bench import Run, add_out_argument  # beside this script
+
+FIGURE = ("The CPU's compute limit per precision: the best rate of a large matrix product on one "
+          "thread (GFLOP/s), and the latency it would give nanodet-plus-m_416's convolutions "
+          "(their FLOPs at that rate)")
 
 NETWORK_GFLOP_416 = 1.524  # nanodet-plus-m at 416x416, 2 x multiply-adds (convolutions)
 
@@ -107,11 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--out", help="results file (default benchmarks/results/peak-<date>.json)")
+    add_out_argument(parser, "peak")
     parser.add_argument("--weights", default=str(Path(__file__).resolve().parents[1]
                         / "tests/assets/reference/nanodet-plus-m_320_weights.pth"),
                         help="weights whose export gives the FLOPs per category")
     args = parser.parse_args(argv)
+    run = Run(__file__, argv)
     import torch
 
     torch.set_num_threads(1)
@@ -133,18 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     best = {precision: max(v for k, v in rates.items() if k.startswith(precision))
             for precision in ("fp32", "bf16", "int8") if any(k.startswith(precision)
                                                               for k in rates)}
-    date = dt.date.today().isoformat()
     report = {
-        "machine": machine_description(), "date": date,
-        "command": "python benchmarks/bench_peak.py " + " ".join(argv or sys.argv[1:]),
         "matrix_size": size, "threads": 1, "gflops_per_s": rates, "best_gflops_per_s": best,
         "network_gflop_416": NETWORK_GFLOP_416,
         "network_limit_ms_416": {p: NETWORK_GFLOP_416 / r * 1000 for p, r in best.items()},
         "conv_gflop_416_by_category": conv_gflop_by_category(
             Path(args.weights), "nanodet-plus-m_416", (416, 416)),
     }
-    out = Path(args.out or f"benchmarks/results/peak-{date}.json")
-    out.write_text(json.dumps(report, indent=2))
+    run.save(args.out, "peak", FIGURE, report, runtimes=("openvino",))
     for name, value in rates.items():
         print(f"{name:18s} {value:7.1f} GFLOP/s")
     for precision, ms in report["network_limit_ms_416"].items():

@@ -44,8 +44,8 @@ Usage:
     .venv-peers/bin/python benchmarks/bench_peers.py [--runs 100] [--threads 1,2]
         [--calib DIR] [--work-dir runs/peers] [--nanodet-onnx NAME=PATH ...]
 
-Writes ``benchmarks/results/peers-<date>.json`` (machine, command, versions, every figure) and
-``peers-<date>.md`` (one table per thread count: rows runtime / precision, columns the models).
+Writes ``benchmarks/results/peers-DATE.json`` (machine, command, versions, every figure) and
+prints one table per thread count (rows runtime / precision, columns the models).
 Every export goes under ``--work-dir``; Ultralytics runs offline (YOLO_OFFLINE, no
 auto-install, settings sync off, its settings file under the work dir).
 """
@@ -66,7 +66,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -84,8 +83,11 @@ NANODET_ISSUE_GFLOPS = 1.52  # the issue's figure for nanodet-plus-m at 416
 RANDOM_WEIGHTS_NOTE = ("YOLO11n and YOLO26n are built from their yaml with random weights (no "
                        "download possible): the latency of a static graph does not depend on the "
                        "weight values.")
-PACKAGES = ("ultralytics", "onnxruntime", "openvino", "nncf", "torch", "onnx", "onnxslim",
-            "numpy", "nanodet-plus")
+PACKAGES = ("ultralytics", "onnxruntime", "openvino", "nncf", "onnx", "onnxslim", "numpy",
+           "nanodet-plus")
+FIGURE = ("Model-only CPU latency of NanoDet-Plus-m 416 against YOLO11n and YOLO26n at 416x416, "
+          "batch 1, on ONNX Runtime and OpenVINO in each precision: median (p90) ms, every model "
+          "and runtime timed in alternation in one process")
 
 LOGGER = logging.getLogger("bench_peers")
 
@@ -479,16 +481,6 @@ def rel(path: str | Path) -> str:
         return str(path)
 
 
-def versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
-    for name in PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
-
-
 def git_commit() -> str | None:
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
@@ -515,6 +507,8 @@ def ratio(numerator: float | None, denominator: float | None) -> str:
 
 
 def markdown(report: dict[str, Any], variants: list[Variant]) -> str:
+    from nanodet_plus.benchmark.results import describe_machine
+
     rows, models = report["results"], list(report["models"])
     standard = {v.name for v in variants if v.standard}
     header = ["runtime / precision"]
@@ -522,7 +516,7 @@ def markdown(report: dict[str, Any], variants: list[Variant]) -> str:
         gflops = report["models"][name]["gflops"]["torch_flop_counter"]
         header.append(f"{LABELS.get(name, name)} ({gflops:.2f} GFLOPs)")
     lines = [f"# NanoDet-Plus-m 416 vs YOLO11n / YOLO26n, CPU latency ({report['date']})", "",
-             f"Machine: {report['machine']}", "",
+             f"Machine: {describe_machine(report['machine'])}", "",
              f"Command: `{report['command']}`", "",
              "Model-only latency (runtime call on a prepared float32 [1,3,416,416] input), "
              f"median (p90) in ms over {report['settings']['runs']} runs after "
@@ -638,7 +632,7 @@ def run(argv: list[str] | None = None) -> int:
     work_dir = args.work_dir.resolve()
     setup_ultralytics(work_dir)
 
-    from nanodet_plus.benchmark.latency import machine_description
+    from nanodet_plus.benchmark.results import load_average, write_results
     from nanodet_plus.export.quantize import calibration_images
 
     images = calibration_images(args.calib, args.calib_images)
@@ -656,20 +650,15 @@ def run(argv: list[str] | None = None) -> int:
 
     bf16 = cpu_has_bf16()
     date = datetime.date.today().isoformat()
-    load_before = [round(v, 2) for v in os.getloadavg()]
+    load_before = load_average()
     results: list[dict[str, Any]] = []
     for count in threads:
         ctx = Context(threads=count, bf16=bf16, ort_spinning=not args.no_ort_spinning)
         results += measure(models, variants, ctx, args.runs, args.warmup)
-    report = {
-        "machine": machine_description(),
+    data = {
         "openvino_cpu_capabilities": list(
             openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")),
-        "command": shlex.join([rel(sys.executable), rel(sys.argv[0]), *sys.argv[1:]]),
-        "date": date,
         "git_commit": git_commit(),
-        "versions": versions(),
-        "load_average": {"before": load_before, "after": [round(v, 2) for v in os.getloadavg()]},
         "settings": {"input": [1, 3, SIZE, SIZE], "runs": args.runs, "warmup": args.warmup,
                      "threads": threads, "calib": rel(args.calib), "calib_images": len(images),
                      "ort_spinning": not args.no_ort_spinning, "yolo_opset": args.yolo_opset,
@@ -679,14 +668,12 @@ def run(argv: list[str] | None = None) -> int:
         "models": {model.name: model.info for model in models},
         "results": results,
     }
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    json_path = args.results_dir / f"peers-{date}.json"
-    md_path = args.results_dir / f"peers-{date}.md"
-    json_path.write_text(json.dumps(report, indent=2) + "\n")
-    table = markdown(report, variants)
-    md_path.write_text(table)
-    print(table)
-    print(f"wrote {rel(json_path)} and {rel(md_path)}", file=sys.stderr)
+    command = shlex.join([rel(sys.executable), rel(sys.argv[0]),
+                          *(sys.argv[1:] if argv is None else argv)])
+    json_path = write_results(args.results_dir / f"peers-{date}.json", "bench_peers", FIGURE,
+                              data, command=command, runtimes=PACKAGES, load_before=load_before)
+    print(markdown(json.loads(json_path.read_text()), variants))
+    print(f"wrote {rel(json_path)}", file=sys.stderr)
     return 0
 
 

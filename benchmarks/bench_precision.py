@@ -13,14 +13,12 @@ val split (COCO mAP, score threshold 0.05) and timed model-only, interleaved, at
 
 Usage: python benchmarks/bench_precision.py --model demo=runs/demo/train \
            [--model digits=RUN] [--imgsz 416 416] [--threads 1] [--runs 50]
-Writes ``benchmarks/results/precision-<date>.json`` and ``.md`` (``--out`` to change).
+Writes ``benchmarks/results/precision-DATE.json`` (``--out`` to change).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import statistics
 import sys
 import time
@@ -30,7 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from nanodet_plus.benchmark.latency import machine_description
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _bench import Run, add_out_argument  # beside this script
+
+FIGURE = ("Accuracy and speed of each deployable precision on trained models: COCO mAP on each "
+          "model's val split (score threshold 0.05), its change from ONNX Runtime fp32 in "
+          "points, and model-only median latency, variants timed in alternation")
 
 Opener = Callable[[dict[str, Path], int], Any]
 
@@ -146,9 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--work-dir", default="runs/bench_precision")
-    parser.add_argument("--out", help="results file stem (default benchmarks/results/"
-                        "precision-<date>)")
+    add_out_argument(parser, "precision")
     args = parser.parse_args(argv)
+    run = Run(__file__, argv)
     import torch
 
     torch.set_num_threads(args.threads)
@@ -157,17 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         name, _, folder = spec.partition("=")
         rows.extend(measure(name, Path(folder), Path(args.work_dir), args))
         print(markdown(rows), flush=True)
-    date = dt.date.today().isoformat()
-    stem = Path(args.out or f"benchmarks/results/precision-{date}")
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    report = {"machine": machine_description(), "date": date,
-              "command": "python benchmarks/bench_precision.py " + " ".join(argv or sys.argv[1:]),
-              "threads": args.threads, "runs": args.runs, "rows": rows}
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2))
-    stem.with_suffix(".md").write_text(
-        f"Machine: {report['machine']}; {date}; {args.threads} thread(s), model-only median "
-        f"of {args.runs} interleaved runs.\n\nCommand: `{report['command']}`\n\n"
-        + markdown(rows) + "\n")
+    run.save(args.out, "precision", FIGURE,
+             {"threads": args.threads, "runs": args.runs, "rows": rows},
+             runtimes=("onnxruntime", "openvino", "nncf"))
     return 0
 
 

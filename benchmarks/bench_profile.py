@@ -13,7 +13,7 @@ category (mean over the runs nearest that median, so that the categories add up 
 machine), the top nodes with the kernel that ran them, the wall time of the call with and
 without profiling, and the Detector's pre- and post-processing on a real image. The rows' calls
 are interleaved round robin so that load changes on a shared machine hit them alike.
-Writes ``profile-<date>.json`` and ``profile-<date>.md`` into ``--out-dir``.
+Writes ``profile-DATE.json`` into ``--out-dir`` and prints the tables.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import argparse
 import bisect
 import datetime
 import json
-import platform
 import re
 import shlex
 import sys
@@ -39,6 +38,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WEIGHTS = ROOT / "tests/assets/reference/nanodet-plus-m_320_weights.pth"
+FIGURE = ("Per-operator profile of nanodet-plus-m at 416x416, batch 1, 1 thread, in each runtime "
+          "and precision: ms and share of the network per operator category, the runtime's "
+          "overhead outside the nodes, and the Detector's pre- and post-processing")
 DEFAULT_IMAGE = ROOT / "tests/assets/official-samples/test_img.jpg"
 DEFAULT_CALIB = ROOT / "tests/assets/official-samples"
 DEFAULT_ROWS = ("torch/fp32", "onnxruntime/fp32", "onnxruntime/int8", "openvino/f32",
@@ -851,18 +853,6 @@ def exec_types_by_category(result: RowResult, node_ms: dict[str, float]) -> dict
     return {cat: dict(sorted(v.items(), key=lambda kv: -kv[1]["ms"])) for cat, v in table.items()}
 
 
-def library_versions() -> dict[str, str]:
-    import importlib
-
-    versions = {"python": platform.python_version()}
-    for module in ("nanodet_plus", "torch", "onnxruntime", "openvino", "onnx", "numpy", "cv2"):
-        try:
-            versions[module] = str(importlib.import_module(module).__version__)
-        except Exception as exc:  # a missing runtime only loses its version
-            versions[module] = f"unavailable ({type(exc).__name__})"
-    return versions
-
-
 # --------------------------------------------------------------------------- markdown
 
 
@@ -873,6 +863,8 @@ def _cell(ms: float | None, share: float | None = None) -> str:
 
 
 def markdown_report(report: dict[str, Any]) -> str:
+    from nanodet_plus.benchmark.results import describe_machine
+
     rows = report["rows"]
     names = list(rows)
     settings = report["settings"]
@@ -880,7 +872,8 @@ def markdown_report(report: dict[str, Any]) -> str:
         f"# Per-operator profile, {settings['model']} at {settings['input_size']}, batch 1, "
         f"{settings['threads']} thread(s)",
         "",
-        f"{report['date']} on {report['machine']}. Command: `{report['command']}`.",
+        f"{report['date']} on {describe_machine(report['machine'])}. "
+        f"Command: `{report['command']}`.",
         "Network total = median per-run sum of the profiled nodes (p10-p90 in brackets). "
         "Categories: ms (share) as the mean over the runs whose network total is nearest the "
         "median (a fifth of the runs), so that they add up on a loaded machine; wall = "
@@ -994,9 +987,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run(argv: list[str] | None = None) -> int:
-    from nanodet_plus.benchmark.latency import machine_description
+    from nanodet_plus.benchmark.results import load_average, write_results
 
     args = parse_args(argv)
+    load_before = load_average()
     specs = row_specs(args)
     date = datetime.date.today().isoformat()
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as temp:
@@ -1007,13 +1001,7 @@ def run(argv: list[str] | None = None) -> int:
 
         with timing_only_int8_exports():  # INT8 rows time the graph; accuracy: bench_precision
             rows = profile_all(specs, ctx)
-    report = {
-        "benchmark": "per-operator profile (benchmarks/bench_profile.py)",
-        "date": date,
-        "command": shlex.join(["python", "benchmarks/bench_profile.py",
-                               *(sys.argv[1:] if argv is None else argv)]),
-        "machine": machine_description(),
-        "versions": library_versions(),
+    data = {
         "settings": {"model": "nanodet-plus-m", "config": args.config,
                      "weights": _relative(args.weights), "input_size": f"{args.imgsz}x{args.imgsz}",
                      "batch": 1, "threads": args.threads, "runs": args.runs,
@@ -1023,16 +1011,16 @@ def run(argv: list[str] | None = None) -> int:
         "export_notes": ctx.export_notes,
         "rows": rows,
     }
-    report["warnings"] = check(report)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = args.out_dir / f"profile-{date}.json"
-    json_path.write_text(json.dumps(report, indent=1) + "\n")
-    markdown = markdown_report(report)
-    (args.out_dir / f"profile-{date}.md").write_text(markdown)
-    print(markdown)
-    for warning in report["warnings"]:
+    data["warnings"] = check(data)
+    command = shlex.join(["python", "benchmarks/bench_profile.py",
+                          *(sys.argv[1:] if argv is None else argv)])
+    json_path = write_results(args.out_dir / f"profile-{date}.json", "bench_profile", FIGURE,
+                              data, command=command, load_before=load_before,
+                              runtimes=("onnxruntime", "openvino", "onnx", "numpy", "opencv"))
+    print(markdown_report(json.loads(json_path.read_text())))
+    for warning in data["warnings"]:
         print(f"WARNING: {warning}", file=sys.stderr)
-    print(f"wrote {json_path} and {json_path.with_suffix('.md')}")
+    print(f"wrote {json_path}")
     return 0
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
-import importlib.metadata
 import json
 import os
 import re
@@ -39,6 +38,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import recipe_datasets  # noqa: E402  (beside this script)
+from _bench import Run  # noqa: E402
+
+from nanodet_plus.benchmark.results import write_results as write_record  # noqa: E402
+
+FIGURE = ("COCO mAP against wall-clock of training recipes on the CPU, each trained for the same "
+          "time budget: the mAP of the EMA weights after each validation (seconds since the "
+          "training command started) and the best weights' mAP / AP50 at the evaluation size")
 
 # The demo's hand-typed recipe as DEMO_TRAIN_OVERRIDES in src/nanodet_plus/cli/demo.py had it
 # at commit a7b1ded, before train.recipe existed, frozen here as the baseline (the official
@@ -117,22 +123,6 @@ def cpu_flags() -> set[str]:
         if line.startswith("flags"):
             return set(line.partition(":")[2].split())
     return set()
-
-
-def machine_info() -> dict:
-    """CPU model, its AVX-512 / bf16 / AMX flags, core count, torch and Python versions."""
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.partition(":")[2].strip()
-                break
-    except OSError:
-        pass
-    flags = sorted(f for f in cpu_flags() if f.startswith(("avx512", "amx")) or "bf16" in f)
-    return {"cpu": model, "flags": flags, "cpu_count": os.cpu_count(),
-            "torch": importlib.metadata.version("torch"),
-            "python": sys.version.split()[0]}
 
 
 # ------------------------------------------------------------------------------- recipes
@@ -378,27 +368,23 @@ def plot(results: list[RunResult], path: Path, budget: float) -> Path | None:
     return path
 
 
-def write_results(path: Path, args: argparse.Namespace, recipes: dict[str, Recipe],
+def write_results(path: Path, run: Run, args: argparse.Namespace, recipes: dict[str, Recipe],
                   datasets: dict[str, dict], results: list[RunResult]) -> None:
-    """The JSON record of the benchmark so far (rewritten after every run) and its figure."""
+    """The results file of the benchmark so far (rewritten after every run) and its plot."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure = plot(results, path.with_suffix(".png"), args.budget_s) if results else None
-    record = {
-        "benchmark": "bench_recipe",
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": machine_info(),
+    plot_path = plot(results, path.with_suffix(".png"), args.budget_s) if results else None
+    write_record(path, run.benchmark, FIGURE, {
         "budget_s": args.budget_s,
         "eval_size": list(args.eval_size),
         "harness_overrides": [f"train.val_interval={args.val_interval}", "train.progress=false",
-                              "--device cpu"],
-        "figure": str(figure) if figure else None,
+                              f"--device {args.device}"],
+        "plot": str(plot_path.relative_to(REPO)) if plot_path and plot_path.is_relative_to(REPO)
+        else (str(plot_path) if plot_path else None),
         "recipes": {name: {"overrides": list(r.overrides), "nproc": r.nproc,
                            "bf16_if_native": r.bf16_if_native} for name, r in recipes.items()},
         "datasets": datasets,
         "results": [vars(r) for r in results],
-    }
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    }, command=run.command, load_before=run.load_before)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -433,6 +419,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    run = Run(__file__, argv)
     if args.device == "cuda" and not cuda_available():
         print("bench_recipe: --device cuda but no CUDA device here: skipped")
         return 0
@@ -454,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, recipe in chosen.items():
             print(f"{dataset} / {name}: training for {args.budget_s:g} s", flush=True)
             results.append(run_one(dataset, config, name, recipe, args))
-            write_results(out, args, chosen, datasets, results)
+            write_results(out, run, args, chosen, datasets, results)
     print()
     print(markdown_table(results, args.budget_s, args.eval_size))
     print(f"\nresults: {out}")

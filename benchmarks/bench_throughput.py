@@ -16,14 +16,12 @@ Runtimes: ONNX Runtime fp32, OpenVINO bf16 (where the CPU has it natively) and O
 
 Usage: python benchmarks/bench_throughput.py WEIGHTS [--config nanodet-plus-m_416]
            [--calib DIR] [--seconds 8] [--rounds 3] [--batch 8]
-Writes ``benchmarks/results/throughput-<date>.json`` and ``.md``.
+Writes ``benchmarks/results/throughput-DATE.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import multiprocessing as mp
 import os
 import statistics
@@ -34,7 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from nanodet_plus.benchmark.latency import machine_description
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _bench import Run, add_out_argument  # beside this script
+
+FIGURE = ("Images per second on all cores, model only: one session with several threads "
+          "against one process per core with one thread each (and OpenVINO's throughput "
+          "streams), batch 1 and batch 8, median over rounds in rotated order")
 
 # as OpenVinoBackend compiles (see there); --pinning measures OpenVINO's own default
 PINNING = os.environ.get("NANODET_BENCH_OV_PINNING", "0") == "1"
@@ -173,9 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", default="runs/bench_throughput")
     parser.add_argument("--pinning", action="store_true",
                         help="OpenVINO's default CPU pinning (the package turns it off)")
-    parser.add_argument("--out", help="results file stem (default benchmarks/results/"
-                        "throughput-<date>)")
+    add_out_argument(parser, "throughput")
     args = parser.parse_args(argv)
+    run = Run(__file__, argv)
     if args.pinning:  # read by the spawned workers too
         os.environ["NANODET_BENCH_OV_PINNING"] = "1"
         globals()["PINNING"] = True
@@ -205,24 +209,17 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"runtime": runtime, "layout": label(layout), **layout,
                      "images_per_s": statistics.median(samples[index]),
                      "samples": samples[index]})
-    date = dt.date.today().isoformat()
-    stem = Path(args.out or f"benchmarks/results/throughput-{date}")
-    command = "python benchmarks/bench_throughput.py " + " ".join(argv or sys.argv[1:])
-    report = {"machine": machine_description(), "date": date, "command": command,
-              "seconds": args.seconds, "rounds": args.rounds, "rows": rows}
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2))
-    lines = [f"Machine: {report['machine']}; {date}; median of {args.rounds} rounds of "
-             f"{args.seconds:g} s per configuration, model only.", "",
-             f"Command: `{command}`", "",
-             "| runtime | layout | images/s | vs 1 session x 1 thread, batch 1 |",
+    lines = ["| runtime | layout | images/s | vs 1 session x 1 thread, batch 1 |",
              "|---|---|---:|---:|"]
     base = {row["runtime"]: row["images_per_s"] for row in rows
             if row["processes"] == 1 and row["threads"] == 1 and row["batch"] == 1}
     for row in rows:
         lines.append(f"| {row['runtime']} | {row['layout']} | {row['images_per_s']:.1f} | "
                      f"{row['images_per_s'] / base[row['runtime']]:.2f}x |")
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    run.save(args.out, "throughput", FIGURE,
+             {"seconds": args.seconds, "rounds": args.rounds, "pinning": args.pinning,
+              "rows": rows}, runtimes=("onnxruntime", "openvino", "nncf"))
     return 0
 
 

@@ -1,22 +1,21 @@
 """Training-step time on CPU: ours against the official NanoDet-Plus code, same batch.
 
     .venv/bin/python benchmarks/bench_train.py [--preset nanodet-plus-m_320] [--batch 8]
-        [--threads 1 2] [--rounds 5] [--steps 3] [--out docs/benchmarks-train.md]
+        [--threads 1 2] [--rounds 5] [--steps 3] [--bf16] [--out FILE]
 
 One step = forward (with the AGM) + losses + backward + gradient clipping (35) + AdamW step +
 zero grad, in train mode on one synthetic batch (seeded images and 2-6 boxes per image) that
 both sides share. The EMA update, which the trainer adds after each step, is timed separately.
 The official model runs in a subprocess of the official environment (``--official-venv``,
-default /tmp/nanodet-official-venv) when it exists. Rounds are interleaved (official, ours,
-official, ...) so machine load hits both alike; the table reports medians per step.
+default /tmp/nanodet-official-venv, made by ../shared/tools/official-env.sh) when it exists.
+Rounds are interleaved (official, ours, official, ...) so machine load hits both alike; the
+results report medians per step. Writes ``benchmarks/results/train-DATE.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,14 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _bench import Run, add_out_argument  # beside this script
+
+FIGURE = ("Training step on the CPU (forward with the AGM + losses + backward + gradient "
+          "clipping + AdamW step + zero grad, one synthetic batch both sides share), median ms "
+          "per step over interleaved rounds: ours in fp32 and under bf16 autocast against the "
+          "official code's step; the EMA update timed on its own")
 
 OFFICIAL_WORKER = textwrap.dedent(
     """
@@ -224,44 +230,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-def write_markdown(rows: list[dict], args: argparse.Namespace, path: Path) -> None:
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    lines = [
-        "# Training-step benchmark (CPU)",
-        "",
-        f"`benchmarks/bench_train.py --preset {args.preset} --batch {args.batch}`: one step = "
-        "forward with the AGM + losses + backward + clip (35) + AdamW step + zero grad, train "
-        f"mode, one synthetic {args.batch}-image batch shared by both sides, "
-        f"{args.num_classes} classes. Medians over {args.rounds} interleaved rounds of "
-        f"{args.steps} steps. The EMA update (parameters and buffers) is timed on its own.",
-        "",
-        f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"load average {load:.1f} at the end (a shared machine: compare columns, not runs).",
-        "",
-        "| threads | ours (ms/step) | official (ms/step) | ours / official | "
-        "ours, bf16 autocast (ms/step) | bf16 / official | EMA update (ms) |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row in rows:
-        official, bf16 = row["official_ms"], row["bf16_ms"]
-        ratio = f"{row['ours_ms'] / official:.2f}" if official else "n/a"
-        shown = f"{official:.0f}" if official else "n/a"
-        bf16_shown = f"{bf16:.0f}" if bf16 else "n/a"
-        bf16_ratio = f"{bf16 / official:.2f}" if bf16 and official else "n/a"
-        lines.append(f"| {row['threads']} | {row['ours_ms']:.0f} | {shown} | {ratio} | "
-                     f"{bf16_shown} | {bf16_ratio} | {row['ema_ms']:.1f} |")
-    first = rows[0] if rows else {}
-    if first.get("first_loss_bf16") is not None:
-        fp32_loss, bf16_loss = first["first_loss"], first["first_loss_bf16"]
-        lines += ["", f"Total loss of the first step from the same seeded weights: fp32 "
-                  f"{fp32_loss:.5f}, bf16 autocast {bf16_loss:.5f} (relative difference "
-                  f"{abs(bf16_loss - fp32_loss) / abs(fp32_loss):.1e}; the losses themselves "
-                  "are computed in fp32 from the head's outputs)."]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="nanodet-plus-m_320")
     parser.add_argument("--batch", type=int, default=8)
@@ -274,12 +243,15 @@ def main() -> None:
     parser.add_argument("--no-official", action="store_true")
     parser.add_argument("--bf16", action="store_true",
                         help="also time our step under bf16 autocast (CPUs with AVX512-BF16/AMX)")
-    parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks-train.md"))
-    args = parser.parse_args()
+    add_out_argument(parser, "train")
+    args = parser.parse_args(argv)
+    run_record = Run(__file__, argv)
     rows = run(args)
-    write_markdown(rows, args, Path(args.out))
-    print(f"wrote {args.out}")
+    run_record.save(args.out, "train", FIGURE,
+                    {"preset": args.preset, "batch": args.batch, "num_classes": args.num_classes,
+                     "rounds": args.rounds, "steps": args.steps, "rows": rows})
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import platform
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -229,17 +228,11 @@ def timing_only_int8_exports() -> Iterator[None]:
 
 
 def machine_description() -> str:
-    """CPU model, logical cores and OS, for benchmark reports."""
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    import os
+    """CPU model, its microarchitecture and SIMD features, logical cores and OS, for reports."""
+    from nanodet_plus.benchmark.results import describe_machine, machine_info
 
-    return f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}"
+    info = machine_info()
+    return f"{describe_machine(info)}, {info['os']}"
 
 
 def format_table(rows: Sequence[BenchmarkRow], input_size: tuple[int, int]) -> str:
