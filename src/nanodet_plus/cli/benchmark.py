@@ -24,7 +24,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("weights", help="a .pth/.ckpt NanoDet-Plus checkpoint")
+    parser.add_argument("weights", help="a .pth/.ckpt checkpoint, or an official name such as "
+                        "nanodet-plus-m_416")
     parser.add_argument(
         "--backends", default=",".join(DEFAULT_BACKENDS),
         help=f"comma-separated, from: {', '.join(BACKENDS)} (default: %(default)s)",
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         run_benchmark,
     )
     from nanodet_plus.data.synthetic import synthetic_image
+    from nanodet_plus.models.official_weights import resolve_weights
     from nanodet_plus.utils.files import atomic_write_text, refuse_to_replace
 
     if args.out:
@@ -82,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     if unknown or not names:
         problem = f"unknown backend(s) {', '.join(unknown)}" if unknown else "no backend given"
         raise UsageError(f"--backends: {problem}; choose from {', '.join(BACKENDS)}")
-    weights = input_file(args.weights, "weights file")
+    weights, args.config = resolve_weights(args.weights, args.config)
+    weights = input_file(weights, "weights file")
     _check_inputs(weights, args)
     extra_files: dict[str, Path] = {}
     for item in args.extra_onnx:

@@ -24,7 +24,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("weights", help="a .pth/.ckpt NanoDet-Plus checkpoint")
+    parser.add_argument("weights", help="a .pth/.ckpt checkpoint, or an official name such as "
+                        "nanodet-plus-m_416")
     parser.add_argument(
         "--format", default="onnx", help=f"one of {', '.join(FORMAT_CHOICES)} (default onnx)"
     )
@@ -85,15 +86,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nanodet_plus.export.exporter import ExportOptions, export_model
+    from nanodet_plus.models.official_weights import resolve_weights
 
     if args.format not in FORMAT_CHOICES:
         raise UsageError(
             f"unsupported export format '{args.format}'; choose one of {', '.join(FORMAT_CHOICES)}"
         )
-    weights = input_file(args.weights, "weights file")
+    weights, config = resolve_weights(args.weights, args.config)
+    weights = input_file(weights, "weights file")
     options = ExportOptions(
         format=args.format,
-        config=args.config,
+        config=config,
         input_size=tuple(args.imgsz) if args.imgsz else None,
         batch=args.batch,
         dynamic=args.dynamic,
@@ -113,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.int8:
             raise UsageError("--val-ap compares an INT8 export with the model as trained: "
                              "add --int8")
-        _val_config(weights, args.config)  # before the export: a config without val fails fast
+        _val_config(weights, config)  # before the export: a config without val fails fast
     result = export_model(weights, options)
     width, height = result.meta.input_size
     print(f"exported {result.path} ({args.format}, {width}x{height}, "
@@ -123,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(f"  {note}")
     if args.val_ap:
-        exact, reduced = _val_ap(weights, args.config, result.path, (width, height))
+        exact, reduced = _val_ap(weights, config, result.path, (width, height))
         print(f"  val mAP: {exact:.4f} as trained, {reduced:.4f} INT8 "
               f"({100 * (reduced - exact):+.2f} points)")
     return 0

@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
 EXPORTED_SUFFIXES = (".onnx", ".xml", ".param", ".mnn", ".torchscript", ".ts")
 ORIGIN_NOTES = {
+    "given": "an official checkpoint, with its preset",
     "checkpoint": "with its config",
     "inferred": "architecture read from tensor shapes",
 }

@@ -41,7 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--weights", required=True,
-        help="model file: .pth/.ckpt (PyTorch) or an exported model (.onnx, .xml, .param, ...)",
+        help="model file: .pth/.ckpt (PyTorch) or an exported model (.onnx, .xml, .param, "
+        "...), or an official name, e.g. nanodet-plus-m_416 (its preset is then the config)",
     )
     parser.add_argument(
         "--config",

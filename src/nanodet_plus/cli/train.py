@@ -8,7 +8,7 @@ from pathlib import Path
 EPILOG = """examples:
   nanodet train my_data.yaml train.epochs=50 train.batch_size=32   (preset: + data splits)
   nanodet train official/nanodet-plus-m_416.yml                (official configs work too)
-  nanodet train my.yaml --weights nanodet-plus-m_416.pth       (fine-tune, any class count)
+  nanodet train my.yaml --weights nanodet-plus-m_416           (fine-tune, any class count)
   nanodet train --resume auto                                  (newest runs/train/*/last.ckpt)
   nanodet train my.yaml --nproc 2                               (2 processes on a CPU)
   torchrun --nproc_per_node 4 -m nanodet_plus train my.yaml    (DDP)
@@ -30,8 +30,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", metavar="PATH|auto",
                         help="continue exactly from a last.ckpt (auto: the newest under "
                         "--project)")
-    parser.add_argument("--weights", metavar="PATH",
-                        help="initial weights (official or ours; other class counts allowed)")
+    parser.add_argument("--weights", metavar="PATH|NAME",
+                        help="initial weights: a file (official or ours; other class counts "
+                        "allowed) or an official name, e.g. nanodet-plus-m_416 (downloaded "
+                        "once into $NANODET_WEIGHTS_DIR, default ~/.cache/nanodet_plus/weights)")
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: train.device)")
     parser.add_argument("--project", help="parent folder of run folders (default: save_dir, "
                         "runs/train)")
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
         check_project_folder(args.project)
     if args.weights is not None and not args.resume:
-        _check_weights(args.weights)
+        args.weights = _check_weights(args.weights)
     if args.nproc is None:
         args.nproc = _default_nproc(args, config, overrides)
     if args.nproc < 1:
@@ -106,9 +108,13 @@ def _default_nproc(args: argparse.Namespace, config: str | None, overrides: list
     return auto_process_count(load_config(source, overrides).train.recipe)
 
 
-def _check_weights(path: str) -> None:
-    """Read ``--weights`` once before any process starts or data is read, so that a file that
-    is not NanoDet-Plus weights (a config, an image, another model) is one line at once."""
+def _check_weights(value: str) -> str:
+    """Resolve ``--weights`` (an official name becomes its local copy, downloaded once) and
+    read it before any process starts or data is read, so that a file that is not NanoDet-Plus
+    weights (a config, an image, another model) is one line at once; returns the file."""
+    from nanodet_plus.models.official_weights import resolve_weights
     from nanodet_plus.models.weights import extract_state_dict, read_checkpoint
 
+    path = resolve_weights(value).path
     extract_state_dict(read_checkpoint(path), source=str(path))
+    return str(path)

@@ -23,7 +23,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("config", help="preset name or YAML config naming the dataset")
     parser.add_argument(
-        "--weights", required=True, help="checkpoint (.pth/.ckpt) or exported model file"
+        "--weights", required=True,
+        help="checkpoint (.pth/.ckpt), exported model file, or an official name, e.g. "
+        "nanodet-plus-m_416",
     )
     parser.add_argument("--split", default="val", choices=("val", "train"), help="data split")
     add_number(parser, "--conf", type=float, default=0.35, low=0, high=1,
@@ -59,11 +61,12 @@ def run(args: argparse.Namespace) -> int:
     from nanodet_plus.data.datasets import load_record_set
     from nanodet_plus.metrics.evaluator import evaluate
     from nanodet_plus.metrics.report import format_report
+    from nanodet_plus.models.official_weights import resolve_weights
     from nanodet_plus.runtime.detector import Detector
     from nanodet_plus.utils.paths import check_project_folder, increment_path
 
     check_project_folder(args.project)
-    weights = input_file(args.weights, "weights file")
+    weights = input_file(resolve_weights(args.weights).path, "weights file")
     config = load_config(args.config, list(args.overrides))
     split = getattr(config.data, args.split)
     if split is None:

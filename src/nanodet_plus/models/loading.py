@@ -18,6 +18,7 @@ from nanodet_plus.config.schema import Config
 from nanodet_plus.errors import CheckpointError
 from nanodet_plus.models.detector import NanoDetPlus
 from nanodet_plus.models.factory import build_model
+from nanodet_plus.models.official_weights import resolve_weights
 from nanodet_plus.models.weights import (
     LoadReport,
     apply_state_dict,
@@ -56,12 +57,14 @@ def load_model(
 ) -> LoadedModel:
     """Build the eval-mode model of the checkpoint at ``path`` and load its weights (EMA first).
 
+    ``path`` may also name an official checkpoint (``nanodet-plus-m_416``): its local copy is
+    used, downloaded when absent, and its preset is the config unless ``config`` is given.
     ``config`` (preset name, YAML path, dict or Config) fixes the architecture when given.
     ``aux=False`` leaves out the training-only AGM, ``None`` keeps it when the config has one,
     ``True`` requires it. A missing file raises :class:`FileMissingError`, any other failure a
     :class:`CheckpointError`; both name the file.
     """
-    path = Path(path).expanduser()
+    path, config = resolve_weights(path, config)
     checkpoint = read_checkpoint(path)
     state, layout, used_ema = nanodet_state_dict(checkpoint, path)
     resolved, origin = resolve_config(checkpoint, state, path, config)

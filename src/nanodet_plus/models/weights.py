@@ -24,6 +24,7 @@ from torch import nn
 
 from nanodet_plus.errors import CheckpointError, FileMissingError
 from nanodet_plus.models.detector import is_training_only_key
+from nanodet_plus.models.official_weights import resolve_weights
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +197,9 @@ def load_weights(
 ) -> LoadReport:
     """Load a checkpoint into ``model`` by key name and return what happened.
 
+    ``path_or_state_dict`` is a state dict, a file, or the name of an official checkpoint
+    (``nanodet-plus-m_416``; see :mod:`nanodet_plus.models.official_weights`).
+
     ``strict=True`` raises :class:`CheckpointError` on missing, unexpected or shape-conflicting
     keys (a deploy file's absent aux keys are fine). ``strict=False`` loads what fits: tensors
     whose shape differs (e.g. another class count) keep the model's fresh initialisation, and
@@ -207,8 +211,9 @@ def load_weights(
         source = "<state dict>"
         checkpoint = dict(path_or_state_dict)
     else:
-        source = str(path_or_state_dict)
-        checkpoint = read_checkpoint(path_or_state_dict)
+        path = resolve_weights(path_or_state_dict).path
+        source = str(path)
+        checkpoint = read_checkpoint(path)
     state, layout, used_ema = extract_state_dict(checkpoint, prefer_ema, source)
     return apply_state_dict(
         model, state, source=source, layout=layout, used_ema=used_ema, strict=strict

@@ -150,9 +150,15 @@ class Detector:
 
         ``precision="auto"`` runs an exported ONNX/OpenVINO model in bf16 where the CPU has it
         natively and the outputs pass a check (see :mod:`nanodet_plus.runtime.precision`);
-        ``"fp32"`` keeps the exact outputs. ``threads`` caps the runtime's threads."""
+        ``"fp32"`` keeps the exact outputs. ``threads`` caps the runtime's threads.
+
+        ``path`` may name an official checkpoint (``nanodet-plus-m_416``): its local copy is
+        used, downloaded when absent, with its preset as the config unless one is given."""
+        from nanodet_plus.models.official_weights import resolve_weights
         from nanodet_plus.runtime.precision import open_fastest
 
+        if format in (None, "torch"):
+            path, config = resolve_weights(path, config)
         backend = open_fastest(path, format, precision=precision, threads=threads,
                                config=config, device=device, fuse=fuse)
         return cls(backend, device=device, **detector_options)
