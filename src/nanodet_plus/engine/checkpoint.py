@@ -101,8 +101,16 @@ def deploy_state_dict(state_dict: dict) -> dict:
     return {k: v for k, v in state_dict.items() if not k.startswith(AUX_PREFIXES)}
 
 
-def save_weights(state_dict: dict, path: str | Path) -> Path:
-    """Write a deploy weight file ``{"state_dict": ...}`` without aux modules, atomically."""
+def save_weights(state_dict: dict, path: str | Path, config: dict | None = None) -> Path:
+    """Write a deploy weight file ``{"state_dict": ...}`` without aux modules, atomically.
+
+    ``config`` (the run's resolved config as plain data) is stored beside the weights, so that
+    ``export``, ``predict`` and ``val`` find the input size and class names the model was
+    trained with; readers of the official layout use ``state_dict`` only.
+    """
     weights = {k: v.detach().cpu().clone() for k, v in deploy_state_dict(state_dict).items()}
     assert_finite(weights, str(path))
-    return atomic_save({"state_dict": weights}, path)
+    contents: dict[str, Any] = {"state_dict": weights}
+    if config is not None:
+        contents["config"] = config
+    return atomic_save(contents, path)

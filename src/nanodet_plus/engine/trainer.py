@@ -339,6 +339,11 @@ class Trainer:
             self._freeze_agm()
         logger.info("resuming %s at epoch %d (batch %d), step %d", self.resume_path,
                     self.epoch + 1, self.batch_in_epoch, self.step)
+        if self.epoch >= self.total_epochs:
+            logger.warning(
+                "%s: the run already finished its last epoch (%d); nothing to resume. To train "
+                "longer, start a new run from its weights: nanodet train CONFIG --weights %s",
+                self.resume_path, self.total_epochs, self.resume_path.parent / "model_best.pth")
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> TrainResult:
@@ -651,7 +656,8 @@ class Trainer:
         save_checkpoint(self.last_checkpoint, **self._checkpoint_contents())
         if self.improved:
             atomic_copy(self.last_checkpoint, self.run_dir / "best.ckpt")
-            save_weights(self.ema.state_dict(), self.run_dir / "model_best.pth")
+            save_weights(self.ema.state_dict(), self.run_dir / "model_best.pth",
+                         to_dict(self.config))
         period = self.config.train.save_period
         if period > 0 and self.epoch % period == 0:
             atomic_copy(self.last_checkpoint, self.run_dir / f"epoch_{self.epoch}.ckpt")
@@ -672,7 +678,7 @@ class Trainer:
         best_weights = self.run_dir / "model_best.pth"
         best_checkpoint = self.run_dir / "best.ckpt"
         if self.dist.is_main:
-            save_weights(self.ema.state_dict(), last_weights)
+            save_weights(self.ema.state_dict(), last_weights, to_dict(self.config))
             if stop_reason != "interrupted" and self.config.train.plots:
                 plot_history(self.history, self.run_dir / "plots")
         if self.best_metric is None:
