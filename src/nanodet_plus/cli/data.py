@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -38,6 +39,8 @@ def add_parser(subparsers) -> None:
 
     preview = commands.add_parser("preview", help="write augmented samples with boxes drawn")
     preview.add_argument("config", help="config YAML (or preset)")
+    preview.add_argument("overrides", nargs="*",
+                         help="config overrides as for nanodet train, e.g. train.time_budget_s=600")
     preview.add_argument("--out", required=True, help="output folder (new or empty)")
     preview.add_argument("--force", action="store_true",
                          help="write into a folder that is not empty (same-named files replaced)")
@@ -83,7 +86,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_preview(args: argparse.Namespace) -> int:
-    from nanodet_plus.config.loader import load_config
+    from nanodet_plus.config.loader import keys_set_by_user, load_config
     from nanodet_plus.data.dataset import DetectionDataset
     from nanodet_plus.data.datasets import load_record_set
     from nanodet_plus.data.preview import write_previews
@@ -91,14 +94,39 @@ def run_preview(args: argparse.Namespace) -> int:
     from nanodet_plus.utils.files import refuse_to_replace
 
     refuse_to_replace(args.out, allowed=args.force, kind="folder")
-    config = load_config(args.config)
+    config = load_config(args.config, args.overrides)
     dataset_config = getattr(config.data, args.split)
     if dataset_config is None:
         raise UsageError(f"the config has no data.{args.split} split")
     record_set = load_record_set(dataset_config, config.class_names)
+    user_keys = keys_set_by_user(args.config, args.overrides)
+    config, recipe = _as_training_sees_it(config, user_keys, args.split, record_set)
+    data_config = config.data
+    if args.split == "train" and data_config.train_input_size is not None:
+        data_config = dataclasses.replace(data_config, input_size=data_config.train_input_size)
     seed = config.train.seed if args.seed is None else args.seed
-    dataset = DetectionDataset(record_set.records, config.data, train=args.split == "train",
+    dataset = DetectionDataset(record_set.records, data_config, train=args.split == "train",
                                seed=seed)
     paths = write_previews(dataset, args.out, args.num, record_set.class_names, args.epoch)
-    print(f"wrote {len(paths)} previews to {Path(args.out)}")
+    width, height = data_config.input_size
+    how = "as nanodet train samples it" if args.split == "train" else \
+        "as validation reads it (no augmentation)"
+    print(f"wrote {len(paths)} previews to {Path(args.out)}: the {args.split} split at "
+          f"{width}x{height}, {how}{recipe}")
     return 0
+
+
+def _as_training_sees_it(config, user_keys: frozenset[str], split: str,
+                         record_set) -> tuple[object, str]:
+    """``config`` with the values ``train.recipe: auto`` would pick for a new run (input sizes,
+    augmentation), and a note saying so; the config unchanged for the official recipe."""
+    if config.train.recipe != "auto" or config.data.train is None:
+        return config, ""
+    from nanodet_plus.data.datasets import load_record_set
+    from nanodet_plus.engine.recipe import apply_auto_recipe, auto_process_count
+
+    train_set = record_set if split == "train" else load_record_set(config.data.train,
+                                                                   config.class_names)
+    config, _ = apply_auto_recipe(config, train_set.records, user_keys,
+                                  auto_process_count("auto"))
+    return config, "; values of train.recipe auto applied"
