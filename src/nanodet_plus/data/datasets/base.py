@@ -481,6 +481,14 @@ def check_class_names(
             f"dataset has {len(found)} classes {list(found)} but the config names "
             f"{len(expected)}: {list(expected)}",
         )
+    elif sorted(found) == sorted(expected) and list(found) != list(expected):
+        report.error(
+            "class-names", file,
+            f"class_names {list(expected)} lists the dataset's classes in another order: "
+            f"labels follow the category ids in ascending order, {list(found)}, so the model "
+            "would name classes wrongly; write class_names in that order or leave it out "
+            "(the names then come from the annotation file)",
+        )
     elif list(found) != list(expected):
         report.warn(
             "class-names", file,
