@@ -339,7 +339,7 @@ class Trainer:
             self._freeze_agm()
         logger.info("resuming %s at epoch %d (batch %d), step %d", self.resume_path,
                     self.epoch + 1, self.batch_in_epoch, self.step)
-        if self.epoch >= self.total_epochs:
+        if self.epoch >= self.total_epochs and self.dist.is_main:
             logger.warning(
                 "%s: the run already finished its last epoch (%d); nothing to resume. To train "
                 "longer, start a new run from its weights: nanodet train CONFIG --weights %s",
