@@ -135,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     run.save(args.out, "runtimes", FIGURE, {
         "model": args.config, "weights": Path(args.weights).name, "input": list(size),
         "image": Path(args.image).name, "threads": args.threads, "runs": args.runs,
+        "calib": str(Path(args.calib).resolve().relative_to(REPO))
+        if Path(args.calib).resolve().is_relative_to(REPO) else args.calib,
         "warmup": args.warmup, "official_onnx_max_difference": official_diff, "notes": notes,
         "rows": [{"backend": row.backend, "note": row.note, "error": row.error,
                   "model_median_ms": row.model_median_ms, "model_p90_ms": row.model_p90_ms,
