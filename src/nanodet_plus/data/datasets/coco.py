@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from nanodet_plus.data.datasets.base import (
+    CLIP_TOLERANCE,
     LoadReport,
     RecordSet,
     check_class_names,
@@ -147,6 +148,8 @@ def _read_boxes(
     boxes[:, 2:] += boxes[:, :2]
     widths = np.array([e["width"] for e in images.entries], np.float64)
     heights = np.array([e["height"] for e in images.entries], np.float64)
+    _check_corner_boxes(np.asarray(xywh, np.float64).reshape(-1, 4), widths[slot_array],
+                        heights[slot_array], index, ann_path, report)
     keep = clean_boxes(boxes, widths[slot_array], heights[slot_array], report, str(ann_path),
                        lambda row: f"annotations[{index[row]}]")
     slot_array, label_array = slot_array[keep], label_array[keep]
@@ -154,6 +157,35 @@ def _read_boxes(
     order = np.argsort(slot_array, kind="stable")
     starts = np.searchsorted(slot_array[order], np.arange(len(images.entries) + 1))
     return _Boxes(label_array[order], boxes[order], starts)
+
+
+CORNER_SHARE = 0.2  # share of boxes outside their image from which corner boxes are named
+
+
+def _check_corner_boxes(
+    xywh: np.ndarray, widths: np.ndarray, heights: np.ndarray, index: list[int],
+    ann_path: Path, report: LoadReport,
+) -> None:
+    """One error when the ``bbox`` values are ``x1, y1, x2, y2`` corners, not COCO's ``x, y,
+    width, height``: many boxes then reach outside their image, while every box read as
+    corners lies inside it (otherwise each would only be a clipped-box warning)."""
+    if len(xywh) == 0:
+        return
+    x, y, w, h = xywh.T
+    outside = (x + w > widths + CLIP_TOLERANCE) | (y + h > heights + CLIP_TOLERANCE)
+    as_corners = (w > x) & (h > y) & (w <= widths + CLIP_TOLERANCE) & (
+        h <= heights + CLIP_TOLERANCE)
+    if outside.mean() < CORNER_SHARE or not as_corners.all():
+        return
+    first = int(np.flatnonzero(outside)[0])
+    report.error(
+        "corner-boxes", ann_path,
+        f"{int(outside.sum())} of {len(xywh)} boxes reach outside their image, and every "
+        f"'bbox' fits inside it when read as x1, y1, x2, y2 corners (first: "
+        f"{', '.join(f'{v:g}' for v in xywh[first])}): COCO boxes are [x, y, width, height]; "
+        "convert them with width = x2 - x1 and height = y2 - y1",
+        f"annotations[{index[first]}]",
+    )
 
 
 def _annotation_label(
