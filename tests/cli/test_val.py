@@ -18,6 +18,7 @@ from nanodet_plus.structures import Detections
 
 CLASS_NAMES = ["cat", "dog"]
 CATEGORY_IDS = [7, 3]  # deliberately non-contiguous and unsorted
+LABEL_NAMES = ["dog", "cat"]  # labels follow the category ids in ascending order (3, 7)
 NUM_IMAGES = 5
 
 
@@ -54,7 +55,7 @@ def tiny_dataset(tmp_path: Path) -> Path:
     )
     (tmp_path / "tiny.yaml").write_text(
         "preset: nanodet-plus-m_320\n"
-        "class_names: [cat, dog]\n"
+        "class_names: [dog, cat]\n"
         "model:\n  num_classes: 2\n"
         "data:\n  input_size: [96, 96]\n"
         "  val: {format: coco, img_path: images, ann_path: val.json}\n"
@@ -119,7 +120,7 @@ def test_val_cli_writes_every_output(tiny_dataset, capsys):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for key in (*STAT_NAMES, "precision", "recall", "f1", "per_class", "prf", "speed"):
         assert key in metrics, key
-    assert [row["name"] for row in metrics["per_class"]] == CLASS_NAMES
+    assert [row["name"] for row in metrics["per_class"]] == LABEL_NAMES
     assert metrics["settings"]["score_thr"] == 0.05 and metrics["settings"]["max_det"] == 100
     assert len(metrics["confusion_matrix"]["matrix"]) == 3
     results = json.loads((run_dir / "results.json").read_text())
@@ -177,7 +178,7 @@ def test_evaluate_accepts_an_in_memory_training_model(tiny_dataset):
 
     config, record_set = _records(tiny_dataset)
     model = build_model(config).train()
-    summary = evaluate(model, record_set.records, CLASS_NAMES, config=config, batch_size=4)
+    summary = evaluate(model, record_set.records, LABEL_NAMES, config=config, batch_size=4)
     assert set(STAT_NAMES) <= set(summary)
     assert 0.0 <= summary["mAP"] <= 1.0
     assert model.training, "evaluate must not switch the caller's model to eval mode"
