@@ -177,6 +177,22 @@ def test_openvino_int8_via_nncf_never_quantises_the_output(reference_weights, tm
     assert backend.meta.extra["int8"] is True
     assert result.notes and "int8" in result.notes[0]
     assert result.max_diff < 0.02
+    assert result.difference().startswith("mean class-score difference to PyTorch ")
+
+
+def test_openvino_int8_does_not_need_onnxruntime(monkeypatch, reference_weights, tmp_path):
+    """NNCF quantises the OpenVINO model itself: only the ONNX Runtime INT8 path needs it."""
+    from nanodet_plus.export import exporter
+
+    asked = []
+    monkeypatch.setattr(exporter, "require", lambda module, extra: asked.append(module))
+    monkeypatch.setattr(exporter, "load_model", lambda *a, **k: (_ for _ in ()).throw(
+        RuntimeError("stop before the export")))
+    monkeypatch.setattr("nanodet_plus.export.quantize.calibration_images", lambda *a: [])
+    with pytest.raises(RuntimeError, match="stop before the export"):
+        export_model(reference_weights, format="openvino", int8=True, calib=tmp_path,
+                     output=tmp_path / "q.xml", config=CONFIG)
+    assert "nncf" in asked and "onnxruntime" not in asked
 
 
 def test_int8_check_refuses_a_collapse_of_the_candidate_scores():

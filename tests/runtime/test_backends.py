@@ -174,3 +174,16 @@ def test_exported_formats_hold_no_training_only_weights(exported, torch_model):
     # plus the BN statistics; the AGM (aux_fpn + aux_head, ~0.9 M) would exceed that.
     bn_buffers = sum(b.numel() for n, b in torch_model.named_buffers() if "running" in n)
     assert exported_params <= inference_params + bn_buffers
+
+
+def test_ncnn_export_to_a_relative_path(tmp_path, monkeypatch, reference_weights, samples_dir):
+    """pnnx runs in a folder of its own: a relative output path must still land where asked."""
+    _require_runtime("ncnn")
+    monkeypatch.chdir(tmp_path)
+    options = ExportOptions(format="ncnn", config=CONFIG, input_size=(320, 320),
+                            output=Path("out") / "model.param",
+                            verify_image=samples_dir / "test_img.jpg")
+    result = export_model(reference_weights, options)
+    assert result.max_diff <= RAW_TOLERANCE["ncnn"]
+    assert (tmp_path / "out" / "model.param").is_file()
+    assert (tmp_path / "out" / "model.bin").is_file()

@@ -119,8 +119,7 @@ def run(args: argparse.Namespace) -> int:
         _val_config(weights, config)  # before the export: a config without val fails fast
     result = export_model(weights, options)
     width, height = result.meta.input_size
-    print(f"exported {result.path} ({args.format}, {width}x{height}, "
-          f"max difference to PyTorch {result.max_diff:.2e})")
+    print(f"exported {result.path} ({args.format}, {width}x{height}, {result.difference()})")
     for extra in result.files[1:]:
         print(f"  + {extra}")
     for note in result.notes:

@@ -27,6 +27,7 @@ def torch_to_ncnn(
 ) -> list[Path]:
     """Trace ``graph`` and convert it to ``param_path`` + ``.bin``; returns both paths."""
     pnnx = require("pnnx", "ncnn")
+    param_path = param_path.resolve()  # pnnx runs in its own folder: relative paths would miss
     bin_path = param_path.with_suffix(".bin")
     with tempfile.TemporaryDirectory(prefix="pnnx-") as work:
         work_dir = Path(work)
