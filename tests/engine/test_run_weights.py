@@ -45,3 +45,22 @@ def test_resuming_a_finished_run_says_there_is_nothing_to_resume(
                 "nothing to resume. To train longer, start a new run from its weights: "
                 f"nanodet train CONFIG --weights {finished_run.run_dir / 'model_best.pth'}")
     assert expected in caplog.text
+
+
+def test_resuming_with_another_process_count_is_refused(finished_run) -> None:
+    """A checkpoint records its process count: another count would change every step's batch
+    and the sample order, so resume says which count to use."""
+    from nanodet_plus.cli.train import _saved_world_size
+    from nanodet_plus.errors import TrainingError
+
+    checkpoint = torch.load(finished_run.last_checkpoint, weights_only=True)
+    assert checkpoint["world_size"] == 1
+    checkpoint["world_size"] = 2
+    torch.save(checkpoint, finished_run.last_checkpoint)
+    assert _saved_world_size(finished_run.last_checkpoint) == 2  # --nproc's default on resume
+    with pytest.raises(TrainingError) as error:
+        train(None, [], resume=finished_run.last_checkpoint)
+    assert str(error.value) == (
+        f"{finished_run.last_checkpoint} was written by a run of 2 process(es) and this one has "
+        "1: the batch of a step and the order of the samples would change. Resume with "
+        "--nproc 2 (or torchrun with 2 processes in all)")

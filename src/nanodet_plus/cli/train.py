@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         result = train(**kwargs)
     if result.stop_reason == "interrupted":
-        print(f"interrupted; resume with: nanodet train --resume {result.last_checkpoint}")
+        nproc = f" --nproc {args.nproc}" if args.nproc > 1 else ""
+        print(f"interrupted; resume with: nanodet train --resume {result.last_checkpoint}{nproc}")
         return 130
     best = "n/a" if result.best_metric is None else f"{result.best_metric:.4f}"
     print(f"best mAP {best}; weights {result.best_path}; run {result.run_dir}")
@@ -101,11 +102,27 @@ def _default_nproc(args: argparse.Namespace, config: str | None, overrides: list
         path = Path(args.resume)
         if str(path) == "auto":
             path = find_last_checkpoint(args.project or load_config().save_dir)
+        saved = _saved_world_size(path)
+        if saved is not None:
+            return saved
         # The run folder's config.yaml is the checkpoint's config; no need to load the weights.
         source = path.parent / "config.yaml"
         if not source.is_file():
             return 1
     return auto_process_count(load_config(source, overrides).train.recipe)
+
+
+def _saved_world_size(checkpoint: Path) -> int | None:
+    """The process count of the run that wrote ``checkpoint`` (memory-mapped: the weights
+    are not read), or None for an unreadable file or one that does not say."""
+    import torch
+
+    try:
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # the trainer reports an unreadable checkpoint with its own message
+        return None
+    world_size = saved.get("world_size") if isinstance(saved, dict) else None
+    return int(world_size) if isinstance(world_size, int) and world_size >= 1 else None
 
 
 def _check_weights(value: str) -> str:

@@ -349,7 +349,9 @@ class TrainConfig:
     epochs: int = number(
         300, "Training epochs; with `time_budget_s`, the most the run may have.", ge=1
     )
-    batch_size: int = number(96, "Images per step, over all processes.", ge=1)
+    batch_size: int = number(
+        96, "Images per step in each process; a step of N processes takes N x this.", ge=1
+    )
     optimizer: OptimizerConfig = section(OptimizerConfig, "Optimizer settings.")
     warmup_steps: int = number(500, "Steps of linear learning-rate warmup.", ge=0)
     warmup_ratio: float = number(

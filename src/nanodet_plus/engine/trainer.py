@@ -14,6 +14,7 @@ import dataclasses
 import gc
 import logging
 import math
+import os
 import random
 import signal
 import threading
@@ -317,6 +318,14 @@ class Trainer:
         self.tensorboard = TensorBoardWriter(self.run_dir if self.dist.is_main else None)
 
     def _restore(self, checkpoint: dict) -> None:
+        saved_world = checkpoint.get("world_size")
+        if saved_world is not None and int(saved_world) != self.dist.world_size:
+            raise TrainingError(
+                f"{self.resume_path} was written by a run of {saved_world} process(es) and this "
+                f"one has {self.dist.world_size}: the batch of a step and the order of the "
+                f"samples would change. Resume with --nproc {saved_world} (or torchrun with "
+                f"{saved_world} processes in all)"
+            )
         self.model.load_state_dict(checkpoint["model"])
         self.ema.load_state_dict(checkpoint["ema"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
@@ -644,6 +653,7 @@ class Trainer:
             "total_epochs": self.total_epochs,
             "train_seconds": self._training_seconds(),
             "agm_stopped_epoch": self.agm_stopped_epoch,
+            "world_size": self.dist.world_size,
         }
 
     @property
@@ -669,9 +679,13 @@ class Trainer:
 
     def _log_resume_hint(self, reason: str) -> None:
         if self.dist.is_main:
-            logger.warning("%s: saved %s (epoch %d, batch %d); continue with "
-                           "nanodet train --resume %s", reason, self.last_checkpoint,
-                           self.epoch + 1, self.batch_in_epoch, self.last_checkpoint)
+            command = f"nanodet train --resume {self.last_checkpoint}"
+            if os.environ.get("TORCHELASTIC_RUN_ID"):
+                command = f"the same torchrun command with --resume {self.last_checkpoint}"
+            elif self.dist.world_size > 1:
+                command += f" --nproc {self.dist.world_size}"
+            logger.warning("%s: saved %s (epoch %d, batch %d); continue with %s", reason,
+                           self.last_checkpoint, self.epoch + 1, self.batch_in_epoch, command)
 
     def _finish(self, stop_reason: str) -> TrainResult:
         last_weights = self.run_dir / "model_last.pth"
