@@ -136,3 +136,20 @@ def test_mosaic_tiles_do_not_overlap_and_keep_boxes():
     assert out_ignore.shape == (0, 4)
     assert (out_boxes[:, [0, 2]] <= 128).all() and (out_boxes >= 0).all()
     np.testing.assert_allclose(matrix[0, 0], min(64 / 60, 64 / 50))
+
+
+def test_resize_image_matrix_is_the_mapping_cv2_resize_samples():
+    """A bright column at x = 37 in the original lands, by the returned matrix, where
+    cv2.resize puts its light (the intensity-weighted centre of the resized column)."""
+    import numpy as np
+
+    from nanodet_plus.data.preprocess import resize_image
+
+    image = np.zeros((90, 200, 3), np.uint8)
+    image[:, 37] = 255
+    resized, matrix = resize_image(image, (320, 128))
+    assert resized.shape == (128, 320, 3)
+    light = resized[64, :, 0].astype(np.float64)
+    centre = (light * np.arange(light.size)).sum() / light.sum()
+    assert abs(matrix[0, 0] * 37 + matrix[0, 2] - centre) < 0.05
+    assert matrix[1, 1] == 128 / 90 and matrix[1, 2] == (128 / 90 - 1) / 2

@@ -35,7 +35,11 @@ def test_auto_runs_bf16_where_the_cpu_has_it(onnx_file, test_image, caplog):
     with caplog.at_level(logging.INFO, logger=precision_module.__name__):
         fast = Detector.from_file(onnx_file, threads=1, score_thr=0.3)
         messages = _messages(caplog)
-    exact = Detector.from_file(onnx_file, threads=1, score_thr=0.3, precision="fp32")
+    assert fast.fast_resize  # reduced precision: cv2.resize instead of the official warp
+    assert not Detector.from_file(onnx_file, threads=1, precision="fp32").fast_resize
+    # the same resize, only the precision differs
+    exact = Detector.from_file(onnx_file, threads=1, score_thr=0.3, precision="fp32",
+                               fast_resize=True)
     assert fast.backend.name == "openvino" and fast.backend.effective_precision == "bf16"
     assert len(messages) == 1 and "m320.onnx: bf16 (OpenVINO" in messages[0]
     assert fast.backend.drift.acceptable and fast.backend.drift.candidates > 0
@@ -126,3 +130,4 @@ def test_a_checkpoint_runs_folded_and_channels_last_by_default(reference_weights
     batch = fast.prepare([test_image]).images
     np.testing.assert_allclose(fast.backend.infer(batch), exact.backend.infer(batch),
                                atol=1e-4, rtol=2e-5)
+

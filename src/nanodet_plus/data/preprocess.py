@@ -1,7 +1,8 @@
 """Inference preprocessing shared by every runtime: warp, normalise, CHW, pad into one batch.
 
 Follows the official evaluation pipeline (reference-spec §12.2-12.4): the image is produced with
-``cv2.warpPerspective`` and the resize matrix (never ``cv2.resize``, whose sampling differs),
+``cv2.warpPerspective`` and the resize matrix (``cv2.resize``, whose sampling differs, only on
+request, for reduced-precision paths that are not exact anyway),
 normalised in float32 as ``(img / 255 - mean / 255) / (std / 255)`` with BGR mean/std, and
 padded with zeros at the bottom and right to a multiple of 32 after normalisation.
 """
@@ -118,25 +119,47 @@ def preprocess(
     std: Sequence[float] = BGR_STD,
     divisor: int = PAD_DIVISOR,
     min_wh: tuple[int, int] | None = None,
+    fast_resize: bool = False,
 ) -> PreparedBatch:
     """BGR uint8 HWC images -> one padded, normalised ``[B, 3, H, W]`` batch plus mapping info.
 
     ``input_size`` is ``(width, height)``. Grayscale (HW) and BGRA images are converted to BGR.
+    ``fast_resize``: see :func:`warp_images`.
     """
-    warped, matrices, sizes = warp_images(images, input_size, keep_ratio)
+    warped, matrices, sizes = warp_images(images, input_size, keep_ratio, fast_resize)
     chw_images = [normalize_chw(image, mean, std) for image in warped]
     return PreparedBatch(pad_batch(chw_images, divisor, min_wh), matrices, sizes)
 
 
+def resize_image(image: np.ndarray, input_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The image stretched to ``input_size`` by ``cv2.resize`` (bilinear, pixel centres at
+    +0.5, as the official C++ demos resize) and the matrix of exactly that mapping, original ->
+    input. About 4x faster than the official warp, whose samples sit up to half an output pixel
+    away; reduced-precision paths use it, the exact path keeps the official warp."""
+    height, width = image.shape[:2]
+    out_w, out_h = int(input_size[0]), int(input_size[1])
+    scale_x, scale_y = out_w / width, out_h / height
+    resized = cv2.resize(image, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+    matrix = np.array([[scale_x, 0.0, (scale_x - 1) / 2],
+                       [0.0, scale_y, (scale_y - 1) / 2],
+                       [0.0, 0.0, 1.0]])
+    return resized, matrix
+
+
 def warp_images(
-    images: Sequence[np.ndarray], input_size: tuple[int, int], keep_ratio: bool
+    images: Sequence[np.ndarray], input_size: tuple[int, int], keep_ratio: bool,
+    fast_resize: bool = False,
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[tuple[int, int]]]:
     """Each BGR image (gray and BGRA converted) warped to the network input: the uint8 images,
-    their warp matrices (original -> input) and their original ``(width, height)``."""
+    their warp matrices (original -> input) and their original ``(width, height)``.
+    ``fast_resize`` stretches with :func:`resize_image` (``keep_ratio`` False only)."""
     warped, matrices, sizes = [], [], []
     for image in images:
         image = as_bgr(image)
-        result, matrix = warp_image(image, input_size, keep_ratio)
+        if fast_resize and not keep_ratio:
+            result, matrix = resize_image(image, input_size)
+        else:
+            result, matrix = warp_image(image, input_size, keep_ratio)
         warped.append(result)
         matrices.append(matrix)
         sizes.append((int(image.shape[1]), int(image.shape[0])))

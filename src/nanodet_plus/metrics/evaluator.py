@@ -68,6 +68,7 @@ def make_predict_fn(
             class_names=class_names or predictor.class_names,
             input_size=input_size or predictor.input_size,
             keep_ratio=predictor.keep_ratio,
+            fast_resize=predictor.fast_resize,
             **options,
         )
     elif isinstance(predictor, nn.Module):

@@ -80,6 +80,9 @@ class Detector:
     ``class_names`` default to the backend's :class:`ModelMeta`. ``score_thr``, ``iou_thr`` and
     ``max_det`` drive the shared post-processing (the official evaluation uses 0.05/0.6/100;
     0.35 is the official demo's display threshold). Lists are run ``batch_size`` at a time.
+    ``fast_resize`` stretches images with ``cv2.resize`` instead of the official warp (about
+    4x faster; :func:`~nanodet_plus.data.preprocess.resize_image`); ``from_file`` turns it on
+    for the reduced-precision paths (bf16, INT8), whose outputs are not exact anyway.
     """
 
     def __init__(
@@ -95,6 +98,7 @@ class Detector:
         *,
         batch_size: int = 8,
         fuse: bool = False,
+        fast_resize: bool = False,
     ) -> None:
         _check_options(input_size, score_thr, iou_thr, max_det, batch_size)
         if isinstance(model_or_backend, nn.Module):
@@ -126,6 +130,7 @@ class Detector:
         self.iou_thr = float(iou_thr)
         self.max_det = int(max_det)
         self.batch_size = int(meta.batch_size or batch_size)
+        self.fast_resize = bool(fast_resize)
 
     @property
     def meta(self) -> ModelMeta:
@@ -155,12 +160,13 @@ class Detector:
         ``path`` may name an official checkpoint (``nanodet-plus-m_416``): its local copy is
         used, downloaded when absent, with its preset as the config unless one is given."""
         from nanodet_plus.models.official_weights import resolve_weights
-        from nanodet_plus.runtime.precision import open_fastest
+        from nanodet_plus.runtime.precision import open_fastest, runs_reduced
 
         if format in (None, "torch"):
             path, config = resolve_weights(path, config)
         backend = open_fastest(path, format, precision=precision, threads=threads,
                                config=config, device=device, fuse=fuse)
+        detector_options.setdefault("fast_resize", runs_reduced(backend))
         return cls(backend, device=device, **detector_options)
 
     def __call__(
@@ -200,6 +206,7 @@ class Detector:
             mean=meta.mean,
             std=meta.std,
             min_wh=self.input_size if meta.fixed_shape else None,
+            fast_resize=self.fast_resize,
         )
 
     def _infer_uint8(
@@ -211,7 +218,8 @@ class Detector:
         infer_uint8 = getattr(self.backend, "infer_uint8", None)
         if infer_uint8 is None or not self.meta.fixed_shape:
             return None, None
-        warped, matrices, sizes = warp_images(images, self.input_size, self.keep_ratio)
+        warped, matrices, sizes = warp_images(images, self.input_size, self.keep_ratio,
+                                              self.fast_resize)
         width, height = self.input_size
         if any(image.shape[:2] != (height, width) for image in warped):
             return None, None

@@ -148,6 +148,13 @@ def open_fastest(
     return reduced
 
 
+def runs_reduced(backend: Backend) -> bool:
+    """Whether ``backend`` runs in reduced precision (bf16 picked here, or an INT8 file), so
+    that its outputs are not the exact ones and a faster resize costs nothing exact."""
+    return getattr(backend, "drift", None) is not None or bool(
+        (backend.meta.extra or {}).get("int8"))
+
+
 def _fast_torch(path: Path, config: Any, threads: int | None, options: dict) -> Backend:
     """A checkpoint on the CPU: BatchNorm folded and channels-last memory, the fastest eager
     setting (same outputs within float rounding); on a GPU as it is."""
