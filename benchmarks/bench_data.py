@@ -10,7 +10,8 @@ less than wall time; on an idle machine the two agree for this single-threaded w
     .venv/bin/python benchmarks/bench_data.py [--data DIR] [--num 300] \
         [--official-python /tmp/nanodet-official-venv/bin/python] [--out FILE]
 
-The official environment is made by ../shared/tools/official-env.sh. Writes
+The official environment is a virtualenv with the official code (github.com/RangiLyu/nanodet)
+and its requirements installed. Writes
 ``benchmarks/results/data-DATE.json``.
 """
 

@@ -4,9 +4,10 @@
 
 Measures the network forward only (backbone + fpn + head on a normalised tensor), no pre- or
 post-processing. The official model runs in a subprocess with the official environment's
-python (``--official-venv``, default /tmp/nanodet-official-venv, made by
-../shared/tools/official-env.sh) when it exists; rounds are interleaved (official, ours plain,
-ours optimised, ...) so machine load hits all alike, and the results report medians. Writes
+python (``--official-venv``, default /tmp/nanodet-official-venv: a virtualenv with the
+official code, github.com/RangiLyu/nanodet, installed) when it exists; rounds are
+interleaved (official, ours plain, ours optimised, ...) so machine load hits all alike, and
+the results report medians. Writes
 ``benchmarks/results/inference-DATE.json``.
 
 Other helpers can time more variants with :func:`time_forward` and add them as columns through

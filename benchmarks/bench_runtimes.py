@@ -4,9 +4,10 @@ Exports the weights for each runtime with ``nanodet export`` (checked against Py
 them round robin (``nanodet_plus.benchmark.latency``): model only (the runtime on a prepared
 batch) and end to end (BGR image -> preprocessing -> model -> decoding, NMS, mapping back ->
 Detections), median and p90 in ms. ``auto`` is what ``Detector.from_file`` and ``nanodet
-predict`` pick. With the official environment (``--official-venv``, made by
-../shared/tools/official-env.sh) the official ``tools/export_onnx.py`` also exports the same
-weights, and ONNX Runtime runs that file through the same code (row ``official-onnx``).
+predict`` pick. With the official environment (``--official-venv``: a virtualenv with
+the official code, github.com/RangiLyu/nanodet, installed) the official
+``tools/export_onnx.py`` also exports the same weights, and ONNX Runtime runs that file
+through the same code (row ``official-onnx``).
 
     python benchmarks/bench_runtimes.py [WEIGHTS] [--config nanodet-plus-m_416]
         [--calib DIR] [--image test_img.jpg] [--runs 100] [--threads 1] [--out FILE]

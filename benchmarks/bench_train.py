@@ -7,7 +7,8 @@ One step = forward (with the AGM) + losses + backward + gradient clipping (35) +
 zero grad, in train mode on one synthetic batch (seeded images and 2-6 boxes per image) that
 both sides share. The EMA update, which the trainer adds after each step, is timed separately.
 The official model runs in a subprocess of the official environment (``--official-venv``,
-default /tmp/nanodet-official-venv, made by ../shared/tools/official-env.sh) when it exists.
+default /tmp/nanodet-official-venv: a virtualenv with the official code installed) when it
+exists.
 Rounds are interleaved (official, ours, official, ...) so machine load hits both alike; the
 results report medians per step. Writes ``benchmarks/results/train-DATE.json``.
 """
