@@ -29,9 +29,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks docs/scripts
 	$(BIN)/lint-imports
 
-# Regenerate the generated docs pages, then build the site into site/ (open site/index.html).
+# Regenerate the generated docs pages (config and command reference, the official checkpoint
+# table, the benchmarks page and the README's headline block from benchmarks/results), then
+# build the site into site/ (open site/index.html).
 docs: $(STAMP)
 	$(BIN)/python docs/scripts/gen_reference.py
+	$(BIN)/python docs/scripts/gen_weights_table.py
+	$(BIN)/python benchmarks/report.py
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 docs-serve: $(STAMP)
