@@ -17,6 +17,8 @@ Rows (runtime / precision):
     OPTIMIZATION_CAPABILITIES);
   * OpenVINO INT8: ``nncf.quantize`` with default settings on the fp32 OpenVINO model and the
     same calibration images, run with the f32 hint, and with the bf16 hint as "INT8+bf16";
+    and again with depthwise (grouped) convolutions left in float, as ``nanodet export``
+    quantises, for every model ("depthwise float");
   * ``--nanodet-onnx NAME=PATH`` adds rows for another NanoDet ONNX file (e.g. quantised
     differently) on ONNX Runtime and OpenVINO.
 
@@ -192,16 +194,21 @@ def ov_model_of(model: Model, path: Path) -> Any:
     return model.cache[key]
 
 
-def nncf_int8(model: Model) -> Any:
-    """NNCF post-training INT8 of the fp32 OpenVINO model, default settings (cached)."""
-    if "nncf" not in model.cache:
+def nncf_int8(model: Model, depthwise_float: bool = False) -> Any:
+    """NNCF post-training INT8 of the fp32 OpenVINO model, default settings (cached);
+    ``depthwise_float`` leaves depthwise (grouped) convolutions unquantised, as
+    ``nanodet export --format openvino --int8`` does, for every model alike."""
+    key = "nncf-dw-float" if depthwise_float else "nncf"
+    if key not in model.cache:
         import nncf
         import openvino as ov
 
         LOGGER.warning("%s: NNCF INT8 calibration on %d images", model.name, len(model.calib))
         fp32 = ov.convert_model(str(model.onnx))
-        model.cache["nncf"] = nncf.quantize(fp32, nncf.Dataset(model.calib))
-    return model.cache["nncf"]
+        extra = ({"ignored_scope": nncf.IgnoredScope(types=["GroupConvolution"], validate=False)}
+                 if depthwise_float else {})
+        model.cache[key] = nncf.quantize(fp32, nncf.Dataset(model.calib), **extra)
+    return model.cache[key]
 
 
 # --- the variants table ---------------------------------------------------------------------
@@ -231,6 +238,14 @@ def _ov_nncf_bf16(model: Model, ctx: Context):
     return ov_runner(nncf_int8(model), model.sample, ctx, "bf16")
 
 
+def _ov_nncf_dw(model: Model, ctx: Context):
+    return ov_runner(nncf_int8(model, depthwise_float=True), model.sample, ctx, "f32")
+
+
+def _ov_nncf_dw_bf16(model: Model, ctx: Context):
+    return ov_runner(nncf_int8(model, depthwise_float=True), model.sample, ctx, "bf16")
+
+
 VARIANTS = [
     Variant("ONNX Runtime fp32", _ort_fp32),
     Variant("ONNX Runtime INT8", _ort_int8),
@@ -238,6 +253,8 @@ VARIANTS = [
     Variant("OpenVINO bf16", _ov_bf16),
     Variant("OpenVINO INT8 (NNCF)", _ov_nncf),
     Variant("OpenVINO INT8+bf16 (NNCF)", _ov_nncf_bf16),
+    Variant("OpenVINO INT8 (NNCF, depthwise float)", _ov_nncf_dw),
+    Variant("OpenVINO INT8+bf16 (NNCF, depthwise float)", _ov_nncf_dw_bf16),
 ]
 
 
