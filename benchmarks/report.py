@@ -157,8 +157,11 @@ def peers_section(results: Results) -> list[str]:
              "Model-only latency in ms (the runtime called on a prepared 416x416 input, batch 1, "
              "1 thread, median): every model and runtime timed in alternation in one process. "
              "The YOLO models are built from their Ultralytics definitions with random weights "
-             "(latency does not depend on the weight values). A dash: the runtime or precision "
-             "does not apply to that model.", "",
+             "and NanoDet-Plus-m has its untrained reference weights: in float the latency does "
+             "not depend on the weight values; in INT8 the calibrated ranges can change which "
+             "kernels run, so a trained model's INT8 rows may differ. *Depthwise float*: NNCF "
+             "with grouped convolutions left unquantised, for every model. A dash: the runtime "
+             "or precision does not apply to that model.", "",
              *table(["runtime / precision", *(PEER_LABELS.get(m, m) for m in models)], body),
              "", "Each model on its fastest runtime:", ""]
     for model, (value, variant) in best.items():
