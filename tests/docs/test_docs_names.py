@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import re
 import shlex
@@ -12,6 +11,7 @@ import pytest
 
 import nanodet_plus
 from nanodet_plus.cli.main import build_parser
+from nanodet_plus.cli.options import all_parsers
 from nanodet_plus.config.reference import iter_fields
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,20 +65,6 @@ def test_every_public_name_is_in_the_api_reference():
     assert not undocumented, f"no docstring: {undocumented}"
 
 
-def _command_parsers() -> dict[str, argparse.ArgumentParser]:
-    parsers: dict[str, argparse.ArgumentParser] = {}
-
-    def walk(parser: argparse.ArgumentParser, name: str) -> None:
-        parsers[name] = parser
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for sub_name, sub_parser in action.choices.items():
-                    walk(sub_parser, f"{name} {sub_name}".strip())
-
-    walk(build_parser(), "")
-    return parsers
-
-
 def command_lines() -> list[tuple[str, str]]:
     """``nanodet ...`` lines of the code blocks (continuations joined, comments dropped)."""
     found = []
@@ -93,7 +79,7 @@ def command_lines() -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(("page", "line"), command_lines())
 def test_commands_in_the_docs_exist(page, line):
-    parsers = _command_parsers()
+    parsers = dict(all_parsers(build_parser()))
     tokens = shlex.split(line)[1:]
     command = ""
     while tokens and f"{command} {tokens[0]}".strip() in parsers:
@@ -101,7 +87,7 @@ def test_commands_in_the_docs_exist(page, line):
     assert command, f"{page}: unknown command in {line!r}"
     options = {option for action in parsers[command]._actions
                for option in action.option_strings}
-    options |= set(_command_parsers()[""]._option_string_actions)
+    options |= set(parsers[""]._option_string_actions)
     for token in tokens:
         if token.startswith("-") and token not in ("-",):
             name = token.split("=")[0]

@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
 
 from nanodet_plus.cli.main import build_parser
+from nanodet_plus.cli.options import all_parsers
 
 HELP_WIDTH = 100
 
@@ -25,16 +25,6 @@ config overrides may come in any order after the command.
 """
 
 
-def _subcommands(
-    parser: argparse.ArgumentParser, name: str
-) -> Iterator[tuple[str, argparse.ArgumentParser]]:
-    yield name, parser
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub_name, sub_parser in action.choices.items():
-                yield from _subcommands(sub_parser, f"{name} {sub_name}")
-
-
 def _help(parser: argparse.ArgumentParser) -> str:
     """The parser's help at a fixed width, whatever the terminal running the generator."""
     formatter_class = parser.formatter_class
@@ -48,6 +38,6 @@ def _help(parser: argparse.ArgumentParser) -> str:
 def render_cli_reference() -> str:
     """The Markdown of ``docs/reference/cli.md``: the help of every command and subcommand."""
     lines = [INTRO]
-    for name, parser in _subcommands(build_parser(), "nanodet"):
+    for name, parser in all_parsers(build_parser(), ("nanodet",)):
         lines += [f"## `{name}`", "", "```text", _help(parser), "```", ""]
     return "\n".join(lines).rstrip() + "\n"
