@@ -102,6 +102,16 @@ def add_image_size(parser: argparse.ArgumentParser, help: str) -> argparse.Actio
                       low=32, high=MAX_IMAGE_SIDE, multiple_of=32)
 
 
+def add_precision(parser: argparse.ArgumentParser) -> argparse.Action:
+    """``--precision auto|fp32|bf16`` of the commands that run a model (predict, val)."""
+    return parser.add_argument(
+        "--precision", choices=("auto", "fp32", "bf16"), default="auto",
+        help="auto: exported ONNX/OpenVINO models run bf16 (via OpenVINO) where the CPU has it "
+        "natively and the outputs pass a check, checkpoints run BatchNorm-folded and "
+        "channels-last on the CPU; fp32: the model exactly as trained",
+    )
+
+
 def check_numbers(args: argparse.Namespace) -> None:
     """Check every numeric option of the parsed command against its declared range."""
     for dest, bounds in (getattr(args, BOUNDS_KEY, None) or {}).items():
@@ -124,13 +134,22 @@ def input_file(path: str | Path, what: str) -> Path:
     return path
 
 
+def all_parsers(parser: argparse.ArgumentParser,
+                prefix: Sequence[str] = ()) -> list[tuple[str, argparse.ArgumentParser]]:
+    """``parser`` and every (sub)command parser under it with its command words, e.g.
+    ``("", nanodet)``, ``("data", ...)``, ``("data check", ...)``, parents before children."""
+    found = [(" ".join(prefix), parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found += all_parsers(child, (*prefix, name))
+    return found
+
+
 def command_parsers(parser: argparse.ArgumentParser,
                     prefix: Sequence[str] = ()) -> list[tuple[str, argparse.ArgumentParser]]:
     """Every leaf (sub)command parser under ``parser`` with its command words, e.g.
     ``("data check", parser)``: what a test walks to see that each option is checked."""
-    found = []
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, child in action.choices.items():
-                found += command_parsers(child, (*prefix, name))
-    return found or [(" ".join(prefix), parser)]
+    return [(words, child) for words, child in all_parsers(parser, prefix)
+            if not any(isinstance(action, argparse._SubParsersAction)
+                       for action in child._actions)]

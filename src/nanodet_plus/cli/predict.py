@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from nanodet_plus.cli.options import add_image_size, add_number
+from nanodet_plus.cli.options import add_image_size, add_number, add_precision
 from nanodet_plus.errors import DataError, UsageError
 from nanodet_plus.structures import Detections
 from nanodet_plus.utils.files import atomic_write_text
@@ -63,12 +63,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when available)"
     )
-    parser.add_argument(
-        "--precision", choices=("auto", "fp32", "bf16"), default="auto",
-        help="auto: exported ONNX/OpenVINO models run bf16 (via OpenVINO) where the CPU has it "
-        "natively and the outputs pass a check, checkpoints run BatchNorm-folded and "
-        "channels-last on the CPU; fp32: the model exactly as trained",
-    )
+    add_precision(parser)
     add_number(parser, "--batch-size", type=int, default=8, low=1,
                help="images per forward pass (8)")
     parser.add_argument("--project", default="runs/predict", help="parent folder of run folders")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from nanodet_plus.cli.options import add_image_size, add_number, input_file
+from nanodet_plus.cli.options import add_image_size, add_number, add_precision, input_file
 from nanodet_plus.errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -33,11 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_number(parser, "--batch", type=int, default=8, low=1, help="images per forward pass")
     add_image_size(parser, "input size (default: config)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
-    parser.add_argument(
-        "--precision", choices=("auto", "fp32", "bf16"), default="auto",
-        help="auto: what `nanodet predict` picks (bf16 via OpenVINO for exported models where "
-        "the CPU has it, folded BatchNorm for checkpoints); fp32: the model exactly as trained",
-    )
+    add_precision(parser)
     parser.add_argument("--project", default="runs/val", help="parent folder of the run folder")
     parser.add_argument("--name", default="exp", help="run folder name (numbered if it exists)")
     parser.add_argument("--exist-ok", action="store_true",
