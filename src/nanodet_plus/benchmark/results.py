@@ -28,6 +28,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from nanodet_plus.utils.hardware import cpuinfo_fields
+
 REQUIRED_FIELDS = ("benchmark", "figure", "machine", "command", "date", "versions")
 
 # CPU flags (as Linux names them) that change how fast a network runs, and their usual names.
@@ -59,23 +61,6 @@ DISTRIBUTIONS = {
 }
 
 
-def _cpuinfo(path: str | Path = "/proc/cpuinfo") -> dict[str, str]:
-    """The first processor's fields of /proc/cpuinfo (empty where there is none)."""
-    try:
-        text = Path(path).read_text()
-    except OSError:
-        return {}
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            if fields:
-                break
-            continue
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-    return fields
-
-
 def microarchitecture(vendor: str, family: int | None, model: int | None,
                       flags: Iterable[str]) -> str | None:
     """AMD's core generation from the CPU family (and AVX-512, which Zen 4 added); None for
@@ -93,7 +78,7 @@ def microarchitecture(vendor: str, family: int | None, model: int | None,
 
 def machine_info(cpuinfo: str | Path = "/proc/cpuinfo") -> dict[str, Any]:
     """The machine a benchmark ran on, as a results file records it."""
-    fields = _cpuinfo(cpuinfo)
+    fields = cpuinfo_fields(cpuinfo)
     flags = fields.get("flags", fields.get("Features", "")).split()
     family = int(fields["cpu family"]) if fields.get("cpu family", "").isdigit() else None
     model = int(fields["model"]) if fields.get("model", "").isdigit() else None
