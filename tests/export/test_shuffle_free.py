@@ -52,11 +52,17 @@ def test_export_has_no_shuffles_unless_kept(reference_weights, tmp_path):
     from nanodet_plus.export.exporter import ExportOptions, export_model
 
     pytest.importorskip("onnxruntime")
-    counts = {}
+    counts, backbone_ops = {}, {}
     for keep in (False, True):
         result = export_model(reference_weights, ExportOptions(
             config="nanodet-plus-m_320", output=tmp_path / f"m{keep}.onnx", shuffle_free=not keep))
         assert result.max_diff <= 1e-4
-        ops = [node.op_type for node in onnx.load(str(result.path)).graph.node]
+        nodes = onnx.load(str(result.path)).graph.node
+        ops = [node.op_type for node in nodes]
         counts[keep] = ops.count("Unsqueeze")  # the shuffle's stack: one Unsqueeze per branch
+        backbone_ops[keep] = [node.op_type for node in nodes if node.name.startswith("/backbone")]
     assert counts[True] >= 32 and counts[False] == 0
+    # a branch output read in several runs is cut by one Split (one quantiser for NNCF), never
+    # slice by slice: 16 of the 19 branch outputs of ShuffleNetV2 1.0x
+    assert "Slice" not in backbone_ops[False]
+    assert backbone_ops[False].count("Split") == 16

@@ -4,13 +4,18 @@ A channel shuffle only reorders channels, and every consumer of a shuffled tenso
 1x1 convolution (which takes its input channels in any order once its weight columns are
 permuted the same way) or a depthwise convolution (per channel: permute its filters and the
 BatchNorm after it). So the exported graph keeps each branch output where it was computed and
-feeds the next branch the channels it needs as one concatenation of slices; the stage output
+feeds the next branch the channels it needs as one concatenation of runs; the stage output
 is one concatenation, and the layers that read it (the next stage, the neck's reduce layers)
 get their weights permuted to match. Outputs equal the original model's up to the float
 summation order inside those convolutions.
 
+Each branch output is cut into its runs by one split op rather than a slice per run: NNCF
+then places one quantiser on the branch output, which OpenVINO fuses into the convolution that
+computes it, so the split and the concatenations move 8-bit data instead of float data
+quantised slice by slice (0.5 ms less at 416 on the Zen 4 machine, NNCF INT8, 1 thread).
+
 Runtimes otherwise execute each shuffle as a 5-D concat (or reshape-transpose-reshape) in a
-plain layout, with layout reorders around it (benchmarks/results/profile-*.md).
+plain layout, with layout reorders around it.
 """
 
 from __future__ import annotations
@@ -48,6 +53,20 @@ def channel_runs(refs: np.ndarray) -> tuple[list[Run], np.ndarray]:
                             int(ordered[index - 1, 1]) + 1))
             start = index
     return runs, order
+
+
+def piece_cuts(run_lists: list[list[Run]]) -> dict[int, list[int]]:
+    """Channel boundaries of each piece over all the runs read from it (which partition it):
+    piece -> ``[0, ..., channels]``."""
+    cuts: dict[int, set[int]] = {}
+    for runs in run_lists:
+        for run in runs:
+            cuts.setdefault(run.piece, set()).update((run.start, run.stop))
+    result = {piece: sorted(points) for piece, points in cuts.items()}
+    segments = sum(len(points) - 1 for points in result.values())
+    if segments != sum(len(runs) for runs in run_lists):
+        raise ValueError("the runs of a stage must partition its pieces")
+    return result
 
 
 def interleave(kept: np.ndarray, piece: int) -> np.ndarray:
@@ -94,6 +113,7 @@ class ShuffleFreeBackbone(nn.Module):
         self.stages = nn.ModuleList()
         self.block_runs: list[list[list[Run]]] = []
         self.out_runs: list[list[Run]] = []
+        self.piece_cuts: list[dict[int, list[int]]] = []
         self.output_orders: dict[int, np.ndarray] = {}
         order = None  # logical index of each physical channel of the stage input
         for stage in range(2, self.last_stage + 1):
@@ -117,24 +137,35 @@ class ShuffleFreeBackbone(nn.Module):
             self.stages.append(blocks)
             self.block_runs.append(runs_per_block)
             self.out_runs.append(runs)
+            self.piece_cuts.append(piece_cuts([*runs_per_block, runs]))
             self.output_orders[stage] = order
 
     @staticmethod
-    def _gather(pieces: list[torch.Tensor], runs: list[Run]) -> torch.Tensor:
-        parts = [pieces[run.piece] if (run.start == 0 and run.stop == pieces[run.piece].shape[1])
-                 else pieces[run.piece][:, run.start:run.stop] for run in runs]
-        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+    def _split(piece: torch.Tensor, cuts: list[int]) -> dict[int, torch.Tensor]:
+        """The runs of ``piece``, keyed by first channel: one split op, not a slice per run."""
+        if len(cuts) == 2:
+            return {0: piece}
+        sizes = np.diff(cuts).tolist()
+        return dict(zip(cuts, torch.split(piece, sizes, dim=1)))
+
+    @staticmethod
+    def _gather(parts: list[dict[int, torch.Tensor]], runs: list[Run]) -> torch.Tensor:
+        tensors = [parts[run.piece][run.start] for run in runs]
+        return tensors[0] if len(tensors) == 1 else torch.cat(tensors, dim=1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x = self.maxpool(self.conv1(x))
         outputs = []
-        for stage, blocks, block_runs, out_runs in zip(
-            range(2, self.last_stage + 1), self.stages, self.block_runs, self.out_runs
+        for stage, blocks, block_runs, out_runs, cuts in zip(
+            range(2, self.last_stage + 1), self.stages, self.block_runs, self.out_runs,
+            self.piece_cuts,
         ):
-            pieces = [blocks[0].branch1(x), blocks[0].branch2(x)]
+            first = blocks[0]
+            parts = [self._split(first.branch1(x), cuts[0]), self._split(first.branch2(x), cuts[1])]
             for block, runs in zip(list(blocks)[1:], block_runs):
-                pieces.append(block.branch2(self._gather(pieces, runs)))
-            x = self._gather(pieces, out_runs)
+                parts.append(self._split(block.branch2(self._gather(parts, runs)),
+                                         cuts[len(parts)]))
+            x = self._gather(parts, out_runs)
             if stage in self.out_stages:
                 outputs.append(x)
         return tuple(outputs)
