@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nanodet_plus.model_meta import ModelMeta
-from nanodet_plus.ops.nms import batched_nms, top_k_per_group
+from nanodet_plus.ops.nms import batched_nms
 from nanodet_plus.ops.priors import num_points
 from nanodet_plus.postprocess import decode, postprocess
 
@@ -32,11 +32,6 @@ def test_nms_keeps_iou_equal_to_threshold():
 def test_nms_empty():
     keep = batched_nms(torch.zeros((0, 4)), torch.zeros(0), torch.zeros(0, dtype=torch.long), 0.6)
     assert keep.shape == (0,)
-
-
-def test_top_k_per_group_keeps_rank_order():
-    groups = torch.tensor([1, 0, 1, 1, 0, 2, 1])
-    assert top_k_per_group(groups, 2).tolist() == [True, True, True, False, True, True, False]
 
 
 def _raw_with_one_object(num_classes: int, input_hw: tuple[int, int]) -> np.ndarray:
@@ -90,3 +85,30 @@ def test_postprocess_multilabel_and_max_det():
     strict = postprocess(raw, meta, (64, 64), [np.eye(3)], [(64, 64)],
                          score_thr=float(torch.tensor(1.0).sigmoid()))
     assert strict[0].labels.tolist() == [0]
+
+
+def test_numpy_row_decoding_equals_the_torch_decoding():
+    from nanodet_plus.ops.priors import center_priors
+    from nanodet_plus.postprocess.postprocess import decode_rows
+
+    generator = np.random.default_rng(0)
+    meta = ModelMeta(num_classes=3, project=list(np.linspace(0, 7.5, 8)))
+    raw = generator.normal(0, 4, (1, num_points((96, 128), STRIDES), 35)).astype(np.float32)
+    _, expected = decode(raw, meta, (96, 128))
+    priors = center_priors((96, 128), STRIDES).numpy()
+    got = decode_rows(raw[0, :, 3:], priors, np.asarray(meta.project, np.float32), (96, 128))
+    np.testing.assert_allclose(got, expected[0].numpy(), rtol=0, atol=1e-4)
+    assert got.min() == 0 and got[:, 2].max() == 128  # clamped to the input on both sides
+
+
+def test_postprocess_of_a_torch_tensor_equals_that_of_its_array():
+    meta = ModelMeta(num_classes=3)
+    raw = np.random.default_rng(1).normal(-1, 2, (2, num_points((64, 64), STRIDES), 35))
+    raw = raw.astype(np.float32)
+    args = ((64, 64), [np.eye(3)] * 2, [(64, 64)] * 2)
+    from_array = postprocess(raw, meta, *args, score_thr=0.3)
+    from_tensor = postprocess(torch.from_numpy(raw), meta, *args, score_thr=0.3)
+    assert sum(len(d) for d in from_array) > 10
+    for a, b in zip(from_array, from_tensor):
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+        np.testing.assert_array_equal(a.labels, b.labels)

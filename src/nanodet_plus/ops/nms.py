@@ -2,37 +2,72 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torchvision
+
+# Up to this many boxes NMS runs as a numpy loop: a detector's few candidates then cost
+# microseconds instead of a cold torchvision call (0.3 ms right after a model call).
+SMALL = 64
+
+
+def class_nms(
+    boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, iou_thr: float,
+    loop_limit: int = SMALL,
+) -> np.ndarray:
+    """Indices (int64) of the kept boxes, by descending score; boxes only suppress boxes of
+    their group.
+
+    A box is dropped when its IoU (continuous coordinates, no +1) with a higher-scored kept
+    box of the same group exceeds ``iou_thr``. ``groups`` is usually the class label, or
+    ``image * num_classes + label`` to run a whole batch in one call. One torchvision NMS call
+    on float64 boxes, moved to start at 0 and offset by ``group * (largest coordinate + 1)``:
+    the offset keeps groups apart only for coordinates >= 0, and float64 keeps it from
+    rounding the boxes. Up to ``loop_limit`` boxes, a numpy loop computes the same.
+    """
+    if boxes.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    if boxes.shape[0] <= loop_limit:
+        return _greedy_nms(np.asarray(boxes, dtype=np.float64), np.asarray(scores),
+                           np.asarray(groups), float(iou_thr))
+    shifted = np.asarray(boxes, dtype=np.float64)
+    shifted = shifted - shifted.min()  # IoU is unchanged by a translation
+    offsets = np.asarray(groups, dtype=np.float64) * (shifted.max() + 1.0)
+    keep = torchvision.ops.nms(torch.from_numpy(shifted + offsets[:, None]),
+                               torch.from_numpy(np.asarray(scores, dtype=np.float64)),
+                               float(iou_thr))
+    return keep.numpy()
+
+
+def _greedy_nms(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray,
+                iou_thr: float) -> np.ndarray:
+    """:func:`class_nms` as torchvision computes it (float64 areas, intersections and IoU,
+    suppression when IoU > ``iou_thr``), visiting boxes by descending score."""
+    order = np.argsort(-scores, kind="stable")
+    boxes, groups = boxes[order], groups[order]
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    suppressed = np.zeros(len(order), dtype=bool)
+    kept = []
+    for i in range(len(order)):
+        if suppressed[i]:
+            continue
+        kept.append(i)
+        rest = slice(i + 1, None)
+        width = np.maximum(0.0, np.minimum(boxes[i, 2], boxes[rest, 2])
+                           - np.maximum(boxes[i, 0], boxes[rest, 0]))
+        height = np.maximum(0.0, np.minimum(boxes[i, 3], boxes[rest, 3])
+                            - np.maximum(boxes[i, 1], boxes[rest, 1]))
+        overlap = width * height
+        with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 is NaN: not suppressed
+            iou = overlap / (areas[i] + areas[rest] - overlap)
+        suppressed[rest] |= (iou > iou_thr) & (groups[rest] == groups[i])
+    return order[np.asarray(kept, dtype=np.int64)]
 
 
 def batched_nms(
     boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, iou_thr: float
 ) -> torch.Tensor:
-    """Indices of the kept boxes, by descending score; boxes only suppress boxes of their group.
-
-    A box is dropped when its IoU (continuous coordinates, no +1) with a higher-scored kept
-    box of the same group exceeds ``iou_thr``. ``groups`` is usually the class label, or
-    ``image * num_classes + label`` to run a whole batch in one call. The boxes go through
-    float64 so the per-group coordinate offset torchvision may apply cannot round them, and
-    are shifted to start at 0: that offset keeps groups apart only for coordinates >= 0.
-    """
-    if boxes.shape[0] == 0:
-        return torch.zeros((0,), dtype=torch.int64, device=boxes.device)
-    shifted = boxes.double() - boxes.min().double()  # IoU is unchanged by a translation
-    return torchvision.ops.batched_nms(shifted, scores.double(), groups, float(iou_thr))
-
-
-def top_k_per_group(groups: torch.Tensor, k: int) -> torch.Tensor:
-    """Mask keeping the first ``k`` entries of every group, for entries already in rank order."""
-    if groups.numel() == 0 or k <= 0:
-        return torch.zeros_like(groups, dtype=torch.bool)
-    order = torch.sort(groups, stable=True).indices
-    sorted_groups = groups[order]
-    starts = torch.ones_like(sorted_groups, dtype=torch.bool)
-    starts[1:] = sorted_groups[1:] != sorted_groups[:-1]
-    positions = torch.arange(groups.numel(), device=groups.device)
-    group_start = torch.cummax(torch.where(starts, positions, torch.zeros_like(positions)), 0)[0]
-    rank = torch.empty_like(positions)
-    rank[order] = positions - group_start
-    return rank < k
+    """:func:`class_nms` for torch tensors (on any device): kept indices, int64, same device."""
+    keep = class_nms(boxes.detach().cpu().numpy(), scores.detach().cpu().numpy(),
+                     groups.detach().cpu().numpy(), iou_thr)
+    return torch.from_numpy(keep).to(boxes.device)

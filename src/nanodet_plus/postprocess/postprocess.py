@@ -2,19 +2,25 @@
 
 Every runtime (PyTorch, ONNX Runtime, OpenVINO, ncnn, MNN) ends here, so all of them produce
 the same detections from the same raw output.
+
+Only the per-point best score looks at the whole output; everything after it works on the few
+points above the threshold, in numpy. A detector's post-processing runs right after the model,
+with cold caches, where each torch call costs tens of microseconds: this way it is a handful of
+small numpy calls and one NMS call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import torch
 
 from nanodet_plus.data.transforms.geometry import warp_boxes
 from nanodet_plus.model_meta import ModelMeta
-from nanodet_plus.ops.nms import batched_nms, top_k_per_group
-from nanodet_plus.postprocess.decode import cached_priors, checked_preds, class_scores, decode_boxes
+from nanodet_plus.ops.nms import class_nms
+from nanodet_plus.postprocess.decode import cached_priors, checked_preds
 from nanodet_plus.structures import Detections
 
 
@@ -41,52 +47,91 @@ def postprocess(
     """
     input_hw = (int(input_hw[0]), int(input_hw[1]))
     preds = checked_preds(raw, meta, input_hw)
-    scores = class_scores(preds, meta)
-    batch, _, num_classes = scores.shape
+    batch, num_classes = preds.shape[0], meta.num_classes
     if len(warp_matrices) != batch or len(orig_sizes) != batch:
         raise ValueError(
             f"got {len(warp_matrices)} warp matrices and {len(orig_sizes)} sizes for a batch "
             f"of {batch}"
         )
-    names_table = list(class_names or meta.class_names or [])
-    # Threshold the per-point best score first (one pass over [B, N, C]), then the classes of
-    # the few surviving points: same candidates, in the same order, as thresholding every pair.
-    box_image, box_point = torch.nonzero(scores.amax(dim=-1) > score_thr, as_tuple=True)
-    point_scores = scores[box_image, box_point]
-    rows, labels = torch.nonzero(point_scores > score_thr, as_tuple=True)
-    priors = cached_priors(input_hw, tuple(meta.strides), str(preds.device))
-    point_boxes = decode_boxes(
-        preds[box_image, box_point, num_classes:], priors[box_point], meta, input_hw
-    )
-    image_idx = box_image[rows]
-    cand_scores = point_scores[rows, labels]
-    cand_boxes = point_boxes[rows]
-    keep = batched_nms(cand_boxes, cand_scores, image_idx * num_classes + labels, iou_thr)
-    if 0 < max_det < keep.numel():  # fewer kept boxes than max_det: no image has too many
-        keep = keep[top_k_per_group(image_idx[keep], max_det)]
+    box_image, box_point, rows = _points_above(preds, meta, score_thr)
+    point_scores = rows[:, :num_classes]
+    if not meta.scores_are_sigmoid:
+        point_scores = torch.from_numpy(point_scores).sigmoid().numpy()
+    cand_rows, labels = np.nonzero(point_scores > score_thr)
+    priors = _priors(input_hw, tuple(meta.strides))[box_point]
+    point_boxes = decode_rows(rows[:, num_classes:], priors, _project(meta), input_hw)
+    image_idx = box_image[cand_rows]
+    cand_scores = point_scores[cand_rows, labels]
+    cand_boxes = point_boxes[cand_rows]
+    keep = class_nms(cand_boxes, cand_scores, image_idx * num_classes + labels, iou_thr)
 
-    kept_images = image_idx[keep].cpu().numpy()
-    kept_boxes = cand_boxes[keep].cpu().numpy()
-    kept_scores = cand_scores[keep].cpu().numpy().astype(np.float32)
-    kept_labels = labels[keep].cpu().numpy().astype(np.int64)
+    names_table = list(class_names or meta.class_names or [])
+    kept_images = image_idx[keep]
     results = []
     for i in range(batch):
-        rows = kept_images == i
+        kept = keep[kept_images == i]
+        if max_det > 0:  # keep is in descending score order
+            kept = kept[:max_det]
         orig_wh = (int(orig_sizes[i][0]), int(orig_sizes[i][1]))
-        path = paths[i] if paths is not None else None
         inverse = np.linalg.inv(np.asarray(warp_matrices[i], dtype=np.float64))
-        image_labels = kept_labels[rows]
+        image_labels = labels[kept].astype(np.int64)
         results.append(
             Detections(
-                boxes=warp_boxes(kept_boxes[rows], inverse, orig_wh),
-                scores=kept_scores[rows],
+                boxes=warp_boxes(cand_boxes[kept], inverse, orig_wh),
+                scores=cand_scores[kept].astype(np.float32),
                 labels=image_labels,
                 names=[_name(names_table, int(c)) for c in image_labels],
                 image_size=orig_wh,
-                path=path,
+                path=paths[i] if paths is not None else None,
             )
         )
     return results
+
+
+def _points_above(
+    preds: torch.Tensor, meta: ModelMeta, score_thr: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(image index, point index, raw row) of every point whose best class score is above
+    ``score_thr``, in row-major order. The scan (torch's ``amax``: 0.13 ms for 3598 points
+    of 80 classes, numpy's ``max`` 0.23 ms) runs where ``preds`` lives, and a GPU sends back
+    only the selected rows. The sigmoid is monotonic: logits are compared through the sigmoid
+    of their maximum."""
+    best = preds[..., : meta.num_classes].amax(dim=-1)
+    if not meta.scores_are_sigmoid:
+        best = best.sigmoid()
+    if preds.device.type != "cpu":
+        image, point = torch.nonzero(best > score_thr, as_tuple=True)
+        rows = preds[image, point].float().cpu().numpy()
+        return image.cpu().numpy(), point.cpu().numpy(), rows
+    image, point = np.nonzero(best.numpy() > score_thr)
+    return image, point, preds.numpy()[image, point]
+
+
+def decode_rows(
+    box_logits: np.ndarray, priors: np.ndarray, project: np.ndarray, input_hw: tuple[int, int]
+) -> np.ndarray:
+    """xyxy boxes ``[K, 4]`` float32 from box logits ``[K, 4(R + 1)]`` and priors ``[K, 4]``
+    (``x, y, stride, stride``), clamped to the input: the numpy twin of
+    :func:`~nanodet_plus.postprocess.decode.decode_boxes` for a few rows."""
+    bins = project.shape[0]
+    logits = box_logits.reshape(-1, 4, bins)
+    exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    distances = (exp @ project) / exp.sum(axis=-1) * priors[:, 2:3]
+    height, width = input_hw
+    boxes = np.concatenate([priors[:, :2] - distances[:, :2], priors[:, :2] + distances[:, 2:]],
+                           axis=1)
+    return np.clip(boxes, 0, np.array([width, height, width, height], np.float32))
+
+
+@lru_cache(maxsize=32)
+def _priors(input_hw: tuple[int, int], strides: tuple[int, ...]) -> np.ndarray:
+    return cached_priors(input_hw, strides, "cpu").numpy()
+
+
+def _project(meta: ModelMeta) -> np.ndarray:
+    if meta.project is not None:
+        return np.asarray(meta.project, dtype=np.float32)
+    return np.arange(meta.reg_max + 1, dtype=np.float32)
 
 
 def _name(names: list[str], label: int) -> str:
