@@ -61,6 +61,10 @@ def test_export_has_no_shuffles_unless_kept(reference_weights, tmp_path):
         ops = [node.op_type for node in nodes]
         counts[keep] = ops.count("Unsqueeze")  # the shuffle's stack: one Unsqueeze per branch
         backbone_ops[keep] = [node.op_type for node in nodes if node.name.startswith("/backbone")]
+        # the head's output conv runs as a class conv (then sigmoid) and a box conv: no split
+        head_ops = [node.op_type for node in nodes if node.name.startswith("/head")]
+        assert "Split" not in head_ops and "Slice" not in head_ops
+        assert head_ops.count("Sigmoid") == 4 and head_ops.count("Conv") == 4 * 4 + 4 * 2
     assert counts[True] >= 32 and counts[False] == 0
     # a branch output read in several runs is cut by one Split (one quantiser for NNCF), never
     # slice by slice: 16 of the 19 branch outputs of ShuffleNetV2 1.0x
