@@ -46,3 +46,13 @@ def test_images_that_need_padding_take_the_float_path(onnx_file, test_image):
                      keep_ratio=True)(test_image)
     assert calls == []
     np.testing.assert_allclose(kept.scores, exact.scores, atol=1e-4)
+
+
+def test_detections_outlive_the_reused_output_buffer(onnx_file, test_image):
+    detector = Detector(load_backend(onnx_file, "openvino", threads=1), score_thr=0.05)
+    first = detector(test_image)
+    boxes, scores = first.boxes.copy(), first.scores.copy()
+    detector(np.ascontiguousarray(test_image[::-1]))  # another image through the same request
+    assert len(boxes) > 10
+    np.testing.assert_array_equal(first.boxes, boxes)
+    np.testing.assert_array_equal(first.scores, scores)

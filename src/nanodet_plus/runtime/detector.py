@@ -223,7 +223,8 @@ class Detector:
         width, height = self.input_size
         if any(image.shape[:2] != (height, width) for image in warped):
             return None, None
-        batch = _fill_batch(np.stack(warped), self.meta.batch_size)
+        batch = _fill_batch(warped[0][None] if len(warped) == 1 else np.stack(warped),
+                            self.meta.batch_size)
         shape_only = np.broadcast_to(np.uint8(0), (len(images), 3, height, width))
         return infer_uint8(batch), PreparedBatch(shape_only, matrices, sizes)
 
