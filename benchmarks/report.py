@@ -344,7 +344,8 @@ def limit_section(results: Results) -> list[str]:
     gflop = peak["conv_gflop_416_by_category"]
     runs = {p: r for p, r in {"fp32": "openvino/f32", "bf16": "openvino/bf16",
                               "int8": "openvino/int8-nncf"}.items() if r in rows}
-    categories = rows[next(iter(runs.values()))]["categories"]
+    categories = list(dict.fromkeys(category for name in runs.values()
+                                    for category in rows[name]["categories"]))
     body = []
     for category in categories:
         flops = gflop.get(category)
@@ -378,7 +379,35 @@ def limit_section(results: Results) -> list[str]:
             "time goes to layers with "
             "few FLOPs (depthwise convolutions, concatenations and splits, layout changes, the "
             "head's output stage), which are bound by memory traffic and per-layer overhead, "
-            "so bf16 and INT8 speed them up little.", "", source(peak, profile)]
+            "so bf16 and INT8 speed them up little.", "",
+            *floor_lines(peak, rows, runs, gflop), "", source(peak, profile)]
+
+
+def floor_lines(peak: dict, rows: dict, runs: dict[str, str], gflop: dict) -> list[str]:
+    """Why a precision stays further than 1.5x from its limit: its floor, the 1x1
+    convolutions at the full matrix-product rate plus every other layer as measured."""
+    lines = ["How close each precision can get: the 1x1 convolutions at the full matrix-product "
+             "rate plus every other layer at its measured time (its floor), against 1.5x the "
+             "limit.", ""]
+    body = []
+    for precision, name in runs.items():
+        row = rows[name]
+        pointwise_ms = row["categories"]["1x1 conv"]["ms"]
+        floor = (row["total_ms"] - pointwise_ms
+                 + gflop["1x1 conv"] / peak["best_gflops_per_s"][precision] * 1000)
+        limit = peak["network_limit_ms_416"][precision]
+        body.append([precision, f"{row['total_ms']:.2f}", f"{limit:.2f}",
+                     f"{row['total_ms'] / limit:.2f}x", f"{floor:.2f}", f"{floor / limit:.2f}x"])
+    lines += table(["precision", "measured ms", "limit ms", "measured / limit", "floor ms",
+                    "floor / limit"], body)
+    depthwise = {kernel for category in ("depthwise conv 3x3", "depthwise conv 5x5")
+                 for kernel in rows[runs["int8"]]["exec_types"].get(category, {})} \
+        if "int8" in runs else set()
+    if depthwise and all("I8" not in kernel for kernel in depthwise):
+        lines += ["", "In the INT8 model OpenVINO runs every depthwise convolution in float ("
+                  + ", ".join(f"`{k}`" for k in sorted(depthwise)) + "), although NNCF quantises "
+                  "them, so its floor counts them at float speed."]
+    return lines
 
 
 # ----------------------------------------------------------------------------- training

@@ -108,10 +108,11 @@ class OpenVinoBackend:
         """``[B, H, W, 3]`` uint8 BGR, already warped to the input size -> raw output.
 
         The conversion to float, the normalisation and the NCHW transpose run inside the
-        compiled model (OpenVINO folds them into the first convolution), which saves the
-        Detector's own normalisation pass. Compiled on first use. The result of the flat layout
-        is the request's own output buffer, not a copy (0.1-0.2 ms less at 416): it is valid
-        until the next call, and the Detector post-processes it before then.
+        compiled model (a transpose of the uint8 image, one fused normalisation and a layout
+        reorder), which costs less than the Detector's own float normalisation pass.
+        Compiled on first use. The result of the flat layout is the request's own output
+        buffer, not a copy (0.1-0.2 ms less at 416): it is valid until the next call, and the
+        Detector post-processes it before then.
         """
         if self._uint8_request is None:
             ov = require("openvino", "openvino")
