@@ -159,9 +159,11 @@ def peers_section(results: Results) -> list[str]:
              "The YOLO models are built from their Ultralytics definitions with random weights "
              "and NanoDet-Plus-m has its untrained reference weights: in float the latency does "
              "not depend on the weight values; in INT8 the calibrated ranges can change which "
-             "kernels run, so a trained model's INT8 rows may differ. *Depthwise float*: NNCF "
-             "with grouped convolutions left unquantised, for every model. A dash: the runtime "
-             "or precision does not apply to that model.", "",
+             "kernels run, so a trained model's INT8 rows may differ. *Float depthwise inputs*: "
+             "the NNCF model with its depthwise convolutions fed the float tensor in front of "
+             "their input quantisers, as `nanodet export --format openvino --int8` writes it "
+             "(OpenVINO runs them in float anyway), for every model. A dash: the runtime or "
+             "precision does not apply to that model.", "",
              *table(["runtime / precision", *(PEER_LABELS.get(m, m) for m in models)], body),
              "", "Each model on its fastest runtime:", ""]
     for model, (value, variant) in best.items():
@@ -404,9 +406,10 @@ def floor_lines(peak: dict, rows: dict, runs: dict[str, str], gflop: dict) -> li
                  for kernel in rows[runs["int8"]]["exec_types"].get(category, {})} \
         if "int8" in runs else set()
     if depthwise and all("I8" not in kernel for kernel in depthwise):
-        lines += ["", "In the INT8 model OpenVINO runs every depthwise convolution in float ("
-                  + ", ".join(f"`{k}`" for k in sorted(depthwise)) + "), although NNCF quantises "
-                  "them, so its floor counts them at float speed."]
+        lines += ["", "In the INT8 model every depthwise convolution runs in float ("
+                  + ", ".join(f"`{k}`" for k in sorted(depthwise)) + "): OpenVINO runs them in "
+                  "float even when NNCF quantises their inputs (so the export feeds them their "
+                  "float inputs), and the floor counts them at float speed."]
     return lines
 
 
