@@ -686,7 +686,8 @@ compare rows within a table rather than figures across tables.
   convolutions and channels-last memory. A log line says which path was taken.
 - **Exact fp32 outputs:** `--precision fp32` (`precision="fp32"` in Python).
 - **The lowest latency on an x86 CPU with VNNI:** an INT8 model quantised by NNCF for OpenVINO
-  (`nanodet export` with `--format openvino --int8 --calib DIR`). Add `--val-ap` (and a
+  (`nanodet export` with `--format openvino --int8 --calib DIR`; it runs its float layers in
+  bf16 where the CPU has it, after the same check). Add `--val-ap` (and a
   `--config` naming a validation split) to measure its accuracy against the model as trained
   before you deploy it.
 - **The most images per second on several cores:** one process per core with one thread each,

@@ -91,6 +91,46 @@ def test_an_int8_file_runs_as_it_is(onnx_file, monkeypatch, caplog):
     assert _messages(caplog) == ["m320.onnx: INT8 file, run by ONNX Runtime"]
 
 
+def _as_int8(monkeypatch) -> None:
+    from nanodet_plus.runtime import registry
+
+    real_load = registry.load_backend
+
+    def int8_load(*args, **kwargs):
+        backend = real_load(*args, **kwargs)
+        backend.meta.extra["int8"] = True
+        return backend
+
+    monkeypatch.setattr(registry, "load_backend", int8_load)
+
+
+@pytest.mark.skipif(not precision_module.native_bf16(), reason="this CPU has no native bf16")
+def test_an_openvino_int8_file_runs_its_float_layers_in_bf16(onnx_file, monkeypatch, caplog):
+    _as_int8(monkeypatch)
+    with caplog.at_level(logging.INFO, logger=precision_module.__name__):
+        backend = open_fastest(onnx_file, "openvino", threads=1)
+        exact = open_fastest(onnx_file, "openvino", threads=1, precision="fp32")
+    assert backend.effective_precision == "bf16" and backend.drift.acceptable
+    assert exact.effective_precision == "f32"
+    first, second = _messages(caplog)
+    assert first.startswith("m320.onnx: INT8 file, run by OpenVINO with bf16 for its float "
+                            "layers (candidate class scores within ")
+    assert second == "m320.onnx: INT8 file, run by OpenVINO"
+
+
+def test_an_openvino_int8_file_keeps_f32_when_bf16_moves_its_scores(onnx_file, monkeypatch,
+                                                                    caplog):
+    _as_int8(monkeypatch)
+    monkeypatch.setattr(precision_module, "native_bf16", lambda: True)
+    monkeypatch.setattr(precision_module, "score_drift",
+                        lambda reference, candidate: ScoreDrift(0.4, 0.9, 12))
+    with caplog.at_level(logging.INFO, logger=precision_module.__name__):
+        backend = open_fastest(onnx_file, "openvino", threads=1)
+    assert backend.effective_precision == "f32"
+    assert _messages(caplog) == ["m320.onnx: INT8 file, run by OpenVINO (bf16 for its float "
+                                 "layers moved the candidate class scores by 0.4 on average)"]
+
+
 def test_score_drift_compares_candidate_scores(onnx_file):
     backend = open_fastest(onnx_file, precision="fp32", threads=1)
     same = score_drift(backend, backend)
