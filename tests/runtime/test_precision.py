@@ -73,7 +73,8 @@ def test_auto_falls_back_to_fp32_when_bf16_breaks_the_scores(onnx_file, monkeypa
     assert "bf16 moved the candidate class scores by 0.4 on average (limit 0.1)" in message
 
 
-def test_an_int8_file_runs_as_it_is(onnx_file, monkeypatch, caplog):
+def _as_int8(monkeypatch) -> None:
+    """Every backend loaded from now on reports an INT8 file."""
     from nanodet_plus.runtime import registry
 
     real_load = registry.load_backend
@@ -84,24 +85,15 @@ def test_an_int8_file_runs_as_it_is(onnx_file, monkeypatch, caplog):
         return backend
 
     monkeypatch.setattr(registry, "load_backend", int8_load)
+
+
+def test_an_onnx_int8_file_runs_as_it_is(onnx_file, monkeypatch, caplog):
+    _as_int8(monkeypatch)
     monkeypatch.setattr(precision_module, "native_bf16", lambda: True)
     with caplog.at_level(logging.INFO, logger=precision_module.__name__):
         backend = open_fastest(onnx_file, threads=1)
     assert backend.name == "onnxruntime"
     assert _messages(caplog) == ["m320.onnx: INT8 file, run by ONNX Runtime"]
-
-
-def _as_int8(monkeypatch) -> None:
-    from nanodet_plus.runtime import registry
-
-    real_load = registry.load_backend
-
-    def int8_load(*args, **kwargs):
-        backend = real_load(*args, **kwargs)
-        backend.meta.extra["int8"] = True
-        return backend
-
-    monkeypatch.setattr(registry, "load_backend", int8_load)
 
 
 @pytest.mark.skipif(not precision_module.native_bf16(), reason="this CPU has no native bf16")
