@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nanodet_plus.model_meta import ModelMeta
-from nanodet_plus.ops.nms import batched_nms
+from nanodet_plus.ops.nms import class_nms
 from nanodet_plus.ops.priors import num_points
 from nanodet_plus.postprocess import decode, postprocess
 
@@ -15,23 +15,25 @@ STRIDES = (8, 16, 32, 64)
 
 
 def test_nms_suppresses_within_class_only():
-    boxes = torch.tensor([[0, 0, 10, 10], [0, 0, 10, 9], [0, 0, 10, 9.5]], dtype=torch.float32)
-    scores = torch.tensor([0.9, 0.8, 0.7])
-    same_class = batched_nms(boxes, scores, torch.tensor([0, 0, 0]), 0.6)
-    assert same_class.tolist() == [0]
-    other_class = batched_nms(boxes, scores, torch.tensor([0, 1, 0]), 0.6)
-    assert other_class.tolist() == [0, 1]
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 9], [0, 0, 10, 9.5]], dtype=np.float32)
+    scores = np.array([0.9, 0.8, 0.7], dtype=np.float32)
+    for loop_limit in (64, 0):  # the numpy loop and the torchvision call
+        same_class = class_nms(boxes, scores, np.array([0, 0, 0]), 0.6, loop_limit)
+        assert same_class.tolist() == [0] and same_class.dtype == np.int64
+        other_class = class_nms(boxes, scores, np.array([0, 1, 0]), 0.6, loop_limit)
+        assert other_class.tolist() == [0, 1] and other_class.dtype == np.int64
 
 
 def test_nms_keeps_iou_equal_to_threshold():
-    boxes = torch.tensor([[0, 0, 10, 10], [0, 0, 10, 5]], dtype=torch.float32)
-    keep = batched_nms(boxes, torch.tensor([0.9, 0.8]), torch.tensor([3, 3]), 0.5)
-    assert keep.tolist() == [0, 1]
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 5]], dtype=np.float32)
+    for loop_limit in (64, 0):
+        keep = class_nms(boxes, np.array([0.9, 0.8]), np.array([3, 3]), 0.5, loop_limit)
+        assert keep.tolist() == [0, 1]
 
 
 def test_nms_empty():
-    keep = batched_nms(torch.zeros((0, 4)), torch.zeros(0), torch.zeros(0, dtype=torch.long), 0.6)
-    assert keep.shape == (0,)
+    keep = class_nms(np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=np.int64), 0.6)
+    assert keep.shape == (0,) and keep.dtype == np.int64
 
 
 def _raw_with_one_object(num_classes: int, input_hw: tuple[int, int]) -> np.ndarray:

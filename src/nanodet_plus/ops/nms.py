@@ -62,12 +62,3 @@ def _greedy_nms(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray,
             iou = overlap / (areas[i] + areas[rest] - overlap)
         suppressed[rest] |= (iou > iou_thr) & (groups[rest] == groups[i])
     return order[np.asarray(kept, dtype=np.int64)]
-
-
-def batched_nms(
-    boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, iou_thr: float
-) -> torch.Tensor:
-    """:func:`class_nms` for torch tensors (on any device): kept indices, int64, same device."""
-    keep = class_nms(boxes.detach().cpu().numpy(), scores.detach().cpu().numpy(),
-                     groups.detach().cpu().numpy(), iou_thr)
-    return torch.from_numpy(keep).to(boxes.device)
