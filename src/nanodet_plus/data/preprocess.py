@@ -127,6 +127,21 @@ def preprocess(
     ``fast_resize``: see :func:`warp_images`.
     """
     warped, matrices, sizes = warp_images(images, input_size, keep_ratio, fast_resize)
+    return normalized_batch(warped, matrices, sizes, mean=mean, std=std, divisor=divisor,
+                            min_wh=min_wh)
+
+
+def normalized_batch(
+    warped: Sequence[np.ndarray],
+    matrices: list[np.ndarray],
+    sizes: list[tuple[int, int]],
+    *,
+    mean: Sequence[float] = BGR_MEAN,
+    std: Sequence[float] = BGR_STD,
+    divisor: int = PAD_DIVISOR,
+    min_wh: tuple[int, int] | None = None,
+) -> PreparedBatch:
+    """Images already warped by :func:`warp_images` -> the normalised, padded batch."""
     chw_images = [normalize_chw(image, mean, std) for image in warped]
     return PreparedBatch(pad_batch(chw_images, divisor, min_wh), matrices, sizes)
 

@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 from torch import nn
 
-from nanodet_plus.data.preprocess import PreparedBatch, preprocess, read_image, warp_images
+from nanodet_plus.data.preprocess import (
+    PreparedBatch,
+    normalized_batch,
+    read_image,
+    warp_images,
+)
 from nanodet_plus.errors import UsageError
 from nanodet_plus.model_meta import ModelMeta
 from nanodet_plus.postprocess import postprocess
@@ -198,19 +203,22 @@ class Detector:
 
     def prepare(self, images: Sequence[np.ndarray]) -> PreparedBatch:
         """Warp, normalise and pad ``images`` into one input batch for this model."""
+        return self._normalized(*self._warp(images))
+
+    def _warp(
+        self, images: Sequence[np.ndarray]
+    ) -> tuple[list[np.ndarray], list[np.ndarray], list[tuple[int, int]]]:
+        return warp_images(images, self.input_size, self.keep_ratio, self.fast_resize)
+
+    def _normalized(self, warped: list[np.ndarray], matrices: list[np.ndarray],
+                    sizes: list[tuple[int, int]]) -> PreparedBatch:
         meta = self.meta
-        return preprocess(
-            images,
-            self.input_size,
-            keep_ratio=self.keep_ratio,
-            mean=meta.mean,
-            std=meta.std,
-            min_wh=self.input_size if meta.fixed_shape else None,
-            fast_resize=self.fast_resize,
-        )
+        return normalized_batch(warped, matrices, sizes, mean=meta.mean, std=meta.std,
+                                min_wh=self.input_size if meta.fixed_shape else None)
 
     def _infer_uint8(
-        self, images: Sequence[np.ndarray]
+        self, warped: list[np.ndarray], matrices: list[np.ndarray],
+        sizes: list[tuple[int, int]],
     ) -> tuple[np.ndarray | None, PreparedBatch | None]:
         """The raw output through the backend's uint8 input (normalisation inside the model),
         when it has one and the warped images fill the input exactly (nothing to pad);
@@ -218,14 +226,12 @@ class Detector:
         infer_uint8 = getattr(self.backend, "infer_uint8", None)
         if infer_uint8 is None or not self.meta.fixed_shape:
             return None, None
-        warped, matrices, sizes = warp_images(images, self.input_size, self.keep_ratio,
-                                              self.fast_resize)
         width, height = self.input_size
         if any(image.shape[:2] != (height, width) for image in warped):
             return None, None
         batch = _fill_batch(warped[0][None] if len(warped) == 1 else np.stack(warped),
                             self.meta.batch_size)
-        shape_only = np.broadcast_to(np.uint8(0), (len(images), 3, height, width))
+        shape_only = np.broadcast_to(np.uint8(0), (len(warped), 3, height, width))
         return infer_uint8(batch), PreparedBatch(shape_only, matrices, sizes)
 
     def detect_images(
@@ -238,9 +244,10 @@ class Detector:
     def _run_batch(
         self, images: Sequence[np.ndarray], paths: Sequence[str | None] | None
     ) -> list[Detections]:
-        raw, prepared = self._infer_uint8(images)
+        warped = self._warp(images)  # once: the uint8 input or the float batch uses it
+        raw, prepared = self._infer_uint8(*warped)
         if raw is None:
-            prepared = self.prepare(images)
+            prepared = self._normalized(*warped)
             batch = _fill_batch(prepared.images, self.meta.batch_size)
             infer_tensor = getattr(self.backend, "infer_tensor", None)
             raw = infer_tensor(batch) if infer_tensor is not None else self.backend.infer(batch)
