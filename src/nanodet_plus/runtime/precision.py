@@ -133,19 +133,30 @@ def open_fastest(
         why = ("OpenVINO is not installed (pip install 'nanodet-plus[openvino]')"
                if not _has_openvino() else "this CPU has no native bf16 (AVX512-BF16 or AMX)")
         return _keep(exact, name, runtime, precision, why)
-    from nanodet_plus.runtime.openvino_backend import OpenVinoBackend
-
-    reduced = OpenVinoBackend(path, threads=threads, precision="bf16", meta=exact.meta)
-    drift = score_drift(exact, reduced)
-    if precision == "auto" and not drift.acceptable:
+    reduced, drift = _checked_bf16(exact, path, threads, precision)
+    if reduced is None:
         return _keep(exact, name, runtime, precision,
                      f"bf16 moved the candidate class scores by {drift.mean:.3g} on average "
                      f"(limit {BF16_SCORE_TOLERANCE})")
     LOGGER.info("%s: bf16 (OpenVINO; this CPU has native bf16; candidate class scores within "
                 "%.2g of fp32 on average); precision='fp32' (--precision fp32) for exact outputs",
                 name, drift.mean)
-    reduced.drift = drift
     return reduced
+
+
+def _checked_bf16(exact: Backend, path: Path, threads: int | None,
+                  precision: str) -> tuple[Backend | None, ScoreDrift]:
+    """The model compiled with OpenVINO's bf16 hint (its ``drift`` set) and its candidate-score
+    drift from ``exact``; None instead of the backend when ``precision`` is ``auto`` and the
+    drift is beyond :data:`BF16_SCORE_TOLERANCE`."""
+    from nanodet_plus.runtime.openvino_backend import OpenVinoBackend
+
+    reduced = OpenVinoBackend(path, threads=threads, precision="bf16", meta=exact.meta)
+    drift = score_drift(exact, reduced)
+    if precision == "auto" and not drift.acceptable:
+        return None, drift
+    reduced.drift = drift
+    return reduced, drift
 
 
 def _int8(exact: Backend, path: Path, name: str, runtime: str, precision: str,
@@ -157,18 +168,14 @@ def _int8(exact: Backend, path: Path, name: str, runtime: str, precision: str,
     if runtime != "OpenVINO" or precision == "fp32" or not native_bf16():
         LOGGER.info("%s: INT8 file, run by %s", name, runtime)
         return exact
-    from nanodet_plus.runtime.openvino_backend import OpenVinoBackend
-
-    reduced = OpenVinoBackend(path, threads=threads, precision="bf16", meta=exact.meta)
-    drift = score_drift(exact, reduced)
-    if precision == "auto" and not drift.acceptable:
+    reduced, drift = _checked_bf16(exact, path, threads, precision)
+    if reduced is None:
         LOGGER.info("%s: INT8 file, run by OpenVINO (bf16 for its float layers moved the "
                     "candidate class scores by %.3g on average)", name, drift.mean)
         return exact
     LOGGER.info("%s: INT8 file, run by OpenVINO with bf16 for its float layers (candidate "
                 "class scores within %.2g of f32 on average); precision='fp32' keeps them in "
                 "f32", name, drift.mean)
-    reduced.drift = drift
     return reduced
 
 
