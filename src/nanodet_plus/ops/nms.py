@@ -42,23 +42,22 @@ def class_nms(
 def _greedy_nms(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray,
                 iou_thr: float) -> np.ndarray:
     """:func:`class_nms` as torchvision computes it (float64 areas, intersections and IoU,
-    suppression when IoU > ``iou_thr``), visiting boxes by descending score."""
+    suppression when IoU > ``iou_thr``), visiting boxes by descending score. Every pair's
+    verdict comes from one set of array operations; only the visit is a Python loop."""
     order = np.argsort(-scores, kind="stable")
     boxes, groups = boxes[order], groups[order]
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    left, top, right, bottom = boxes.T
+    areas = (right - left) * (bottom - top)
+    width = np.maximum(0.0, np.minimum.outer(right, right) - np.maximum.outer(left, left))
+    height = np.maximum(0.0, np.minimum.outer(bottom, bottom) - np.maximum.outer(top, top))
+    overlap = width * height
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 is NaN: not suppressed
+        iou = overlap / (areas[:, None] + areas[None, :] - overlap)
+    suppresses = (iou > iou_thr) & (groups[:, None] == groups[None, :])
     suppressed = np.zeros(len(order), dtype=bool)
     kept = []
     for i in range(len(order)):
-        if suppressed[i]:
-            continue
-        kept.append(i)
-        rest = slice(i + 1, None)
-        width = np.maximum(0.0, np.minimum(boxes[i, 2], boxes[rest, 2])
-                           - np.maximum(boxes[i, 0], boxes[rest, 0]))
-        height = np.maximum(0.0, np.minimum(boxes[i, 3], boxes[rest, 3])
-                            - np.maximum(boxes[i, 1], boxes[rest, 1]))
-        overlap = width * height
-        with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 is NaN: not suppressed
-            iou = overlap / (areas[i] + areas[rest] - overlap)
-        suppressed[rest] |= (iou > iou_thr) & (groups[rest] == groups[i])
+        if not suppressed[i]:
+            kept.append(i)
+            suppressed |= suppresses[i]  # marks i and earlier boxes too: already decided
     return order[np.asarray(kept, dtype=np.int64)]
