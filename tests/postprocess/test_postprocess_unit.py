@@ -114,3 +114,35 @@ def test_postprocess_of_a_torch_tensor_equals_that_of_its_array():
     for a, b in zip(from_array, from_tensor):
         np.testing.assert_array_equal(a.boxes, b.boxes)
         np.testing.assert_array_equal(a.labels, b.labels)
+
+
+def test_scan_of_sigmoid_scores_selects_exactly_the_points_above_threshold():
+    """The scan filters on the sum of squared scores, then checks the best score exactly:
+    no point may be lost or gained against a plain best-score comparison, at the threshold's
+    edge or with many scores just under it."""
+    from nanodet_plus.postprocess.postprocess import _points_above
+
+    threshold = np.float32(0.05)
+    just_above = np.nextafter(threshold, np.float32(1))
+    just_below = np.nextafter(threshold, np.float32(0))
+    generator = np.random.default_rng(2)
+    scores = generator.uniform(0, 0.004, (2, 400, 80)).astype(np.float32)
+    scores[0, 3, 7] = just_above  # in
+    scores[0, 4, 7] = threshold  # out: strictly above only
+    scores[1, 5, :] = just_below  # out, though its squares sum far above the threshold's
+    scores[1, 6, :] = just_below
+    scores[1, 6, 79] = just_above  # in
+    scores[1, 7, 0] = 0.9  # in
+    scores[0, 9, 2] = np.nan  # out, as a comparison with NaN
+    hidden = generator.random((2, 400)) < 0.05  # a sprinkling of ordinary hits
+    scores[hidden, generator.integers(0, 80, hidden.sum())] = generator.uniform(
+        0.0501, 1, hidden.sum())
+    raw = np.concatenate([scores, generator.normal(0, 1, (2, 400, 32)).astype(np.float32)], 2)
+    meta = ModelMeta(num_classes=80, scores_are_sigmoid=True)
+    image, point, rows = _points_above(raw, meta, float(threshold))
+    with np.errstate(invalid="ignore"):
+        want_image, want_point = np.nonzero(np.nanmax(scores, axis=-1) > threshold)
+    want = set(zip(want_image.tolist(), want_point.tolist())) - {(0, 9)}
+    assert list(zip(image.tolist(), point.tolist())) == sorted(want)
+    assert {(0, 3), (1, 6), (1, 7)} <= want and not {(0, 4), (1, 5)} & want
+    np.testing.assert_array_equal(rows, raw[image, point])

@@ -21,9 +21,19 @@ def as_tensor(raw: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 def project_vector(meta: ModelMeta, device: torch.device | str = "cpu") -> torch.Tensor:
     """Integral weights: the model's loaded ``project`` buffer, else ``0..reg_max``."""
-    if meta.project is not None:
-        return torch.as_tensor(meta.project, dtype=torch.float32, device=device)
-    return torch.arange(meta.reg_max + 1, dtype=torch.float32, device=device)
+    return torch.tensor(project_weights(meta), device=device)
+
+
+def project_weights(meta: ModelMeta) -> np.ndarray:
+    """:func:`project_vector` as a read-only float32 numpy array, computed once per model."""
+    return _project_weights(None if meta.project is None else tuple(meta.project), meta.reg_max)
+
+
+@lru_cache(maxsize=32)
+def _project_weights(project: tuple[float, ...] | None, reg_max: int) -> np.ndarray:
+    weights = np.asarray(project if project is not None else range(reg_max + 1), np.float32)
+    weights.flags.writeable = False
+    return weights
 
 
 @lru_cache(maxsize=32)
@@ -41,15 +51,20 @@ def checked_preds(
     preds = as_tensor(raw)
     if preds.dim() == 2:
         preds = preds[None]
+    check_shape(tuple(preds.shape), meta, input_hw)
+    return preds
+
+
+def check_shape(shape: tuple[int, ...], meta: ModelMeta, input_hw: tuple[int, int]) -> None:
+    """A clear error unless ``shape`` is ``[B, N, C + 4(R + 1)]`` for this model and input."""
     expected_channels = meta.num_classes + 4 * (meta.reg_max + 1)
     expected_points = num_points(input_hw, meta.strides)
-    if preds.dim() != 3 or preds.shape[2] != expected_channels or preds.shape[1] != expected_points:
+    if len(shape) != 3 or shape[2] != expected_channels or shape[1] != expected_points:
         raise ValueError(
-            f"raw output has shape {tuple(preds.shape)}, expected [B, {expected_points}, "
+            f"raw output has shape {shape}, expected [B, {expected_points}, "
             f"{expected_channels}] for input (H, W) = {tuple(input_hw)} with "
             f"{meta.num_classes} classes and reg_max {meta.reg_max}"
         )
-    return preds
 
 
 def class_scores(preds: torch.Tensor, meta: ModelMeta) -> torch.Tensor:

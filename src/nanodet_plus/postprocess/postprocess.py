@@ -20,7 +20,7 @@ import torch
 from nanodet_plus.data.transforms.geometry import warp_boxes
 from nanodet_plus.model_meta import ModelMeta
 from nanodet_plus.ops.nms import class_nms
-from nanodet_plus.postprocess.decode import cached_priors, checked_preds, project_vector
+from nanodet_plus.postprocess.decode import cached_priors, check_shape, project_weights
 from nanodet_plus.structures import Detections
 
 
@@ -46,7 +46,8 @@ def postprocess(
     original ``(width, height)``; ``input_hw`` is the input tensor's ``(H, W)``.
     """
     input_hw = (int(input_hw[0]), int(input_hw[1]))
-    preds = checked_preds(raw, meta, input_hw)
+    preds = _host_or_device(raw)
+    check_shape(tuple(preds.shape), meta, input_hw)
     batch, num_classes = preds.shape[0], meta.num_classes
     if len(warp_matrices) != batch or len(orig_sizes) != batch:
         raise ValueError(
@@ -59,8 +60,7 @@ def postprocess(
         point_scores = torch.from_numpy(point_scores).sigmoid().numpy()
     cand_rows, labels = np.nonzero(point_scores > score_thr)
     priors = _priors(input_hw, tuple(meta.strides))[box_point]
-    point_boxes = decode_rows(rows[:, num_classes:], priors, project_vector(meta).numpy(),
-                              input_hw)
+    point_boxes = decode_rows(rows[:, num_classes:], priors, project_weights(meta), input_hw)
     image_idx = box_image[cand_rows]
     cand_scores = point_scores[cand_rows, labels]
     cand_boxes = point_boxes[cand_rows]
@@ -89,23 +89,46 @@ def postprocess(
     return results
 
 
+def _host_or_device(raw: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """The raw output ``[B, N, C + 4(R + 1)]`` (a 2-D one gains the batch axis) as a float32
+    numpy array, sharing memory where it can; a tensor on a GPU stays there."""
+    if isinstance(raw, torch.Tensor):
+        raw = raw.detach()
+        if raw.device.type != "cpu":
+            return (raw[None] if raw.dim() == 2 else raw).float()
+        raw = raw.float().numpy()
+    raw = np.asarray(raw, dtype=np.float32)
+    return raw[None] if raw.ndim == 2 else raw
+
+
 def _points_above(
-    preds: torch.Tensor, meta: ModelMeta, score_thr: float
+    preds: np.ndarray | torch.Tensor, meta: ModelMeta, score_thr: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(image index, point index, raw row) of every point whose best class score is above
-    ``score_thr``, in row-major order. The scan (torch's ``amax``: 0.13 ms for 3598 points
-    of 80 classes on the Zen 4 machine, numpy's ``max`` 0.23 ms) runs where ``preds`` lives,
-    and a GPU sends back only the selected rows. The sigmoid is monotonic: logits are
-    compared through the sigmoid of their maximum."""
-    best = preds[..., : meta.num_classes].amax(dim=-1)
-    if not meta.scores_are_sigmoid:
-        best = best.sigmoid()
-    if preds.device.type != "cpu":
+    """(image index, point index, raw row) of every point with a class score above
+    ``score_thr``, in row-major order. This scan is the only pass over the whole output; on a
+    GPU only the selected rows come back. Logits are compared through the sigmoid of their
+    maximum (the sigmoid is monotonic), sigmoid scores directly."""
+    scores = preds[..., : meta.num_classes]
+    if isinstance(preds, torch.Tensor):  # on a GPU
+        best = scores.amax(dim=-1)
+        best = best if meta.scores_are_sigmoid else best.sigmoid()
         image, point = torch.nonzero(best > score_thr, as_tuple=True)
         rows = preds[image, point].float().cpu().numpy()
         return image.cpu().numpy(), point.cpu().numpy(), rows
-    image, point = np.nonzero(best.numpy() > score_thr)
-    return image, point, preds.numpy()[image, point]
+    if not meta.scores_are_sigmoid:
+        best = torch.from_numpy(scores.max(axis=-1)).sigmoid().numpy()
+        image, point = np.nonzero(best > score_thr)
+        return image, point, preds[image, point]
+    # Scores are >= 0, so a point's best score is above the threshold only if the sum of its
+    # squared scores is: one dot product per point (about 0.2 ms cold for 3598 x 80, against
+    # 0.25 for a comparison and any()) leaves a few candidates, checked exactly. The margin
+    # covers float32 rounding of the sum.
+    squares = np.einsum("bnc,bnc->bn", scores, scores).ravel()
+    candidates = np.flatnonzero(squares > (0.9999 * score_thr) ** 2)
+    image, point = np.divmod(candidates, scores.shape[1])
+    rows = preds[image, point]
+    hit = rows[:, : meta.num_classes].max(axis=1, initial=-np.inf) > score_thr
+    return image[hit], point[hit], rows[hit]
 
 
 def decode_rows(
