@@ -382,7 +382,33 @@ def limit_section(results: Results) -> list[str]:
             "few FLOPs (depthwise convolutions, concatenations and splits, layout changes, the "
             "head's output stage), which are bound by memory traffic and per-layer overhead, "
             "so bf16 and INT8 speed them up little.", "",
-            *floor_lines(peak, rows, runs, gflop), "", source(peak, profile)]
+            *floor_lines(peak, rows, runs, gflop), "", source(peak, profile), "",
+            *litert_lines(results.newest("litert"))]
+
+
+def litert_lines(run: dict) -> list[str]:
+    """INT8 on XNNPACK (LiteRT), the runtime with INT8 depthwise kernels, against OpenVINO."""
+    body = [[row["name"], f"{row['median_ms']:.2f}", f"{row['over_openvino_int8']:.2f}x",
+             f"{row['score_mean_abs_diff']:.4f}",
+             f"{row['candidates']} of {row['candidates_fp32']}"] for row in run["rows"]]
+    size = "x".join(str(v) for v in run["settings"]["input_size"])
+    int8 = [row for row in run["rows"] if row["runtime"] == "litert" and "int8" in row["precision"]]
+    fastest = min(row["over_openvino_int8"] for row in int8)
+    step = next((row["output_int8_step"] for row in int8 if row.get("output_int8_step")), None)
+    output_note = (" onnx2tf's full-integer file also quantises the one output tensor: class "
+                   f"scores and box logits share one INT8 step of {step:.3f}, which is where "
+                   "its scores above 0.05 go." if step else "")
+    return ["### INT8 on another runtime: XNNPACK", "",
+            "XNNPACK (through LiteRT) has INT8 depthwise kernels for x86, which OpenVINO does "
+            "not use here. The demo model converted by onnx2tf (full integer, per-channel "
+            f"weights, the same calibration images), {size}, {run['settings']['threads']} "
+            "thread, model only, timed in alternation with the OpenVINO INT8 export; class "
+            "scores on a calibration image against ONNX Runtime fp32 (mean absolute "
+            "difference, and scores above 0.05 against fp32's):", "",
+            *table(["runtime / precision", "median ms", "vs OpenVINO INT8 (bf16 hint)",
+                    "score difference", "scores above 0.05"], body, "lrrrr"), "",
+            f"XNNPACK's INT8 takes {fastest:.2f}x OpenVINO's INT8 time at best, so it does not "
+            "lower the INT8 floor above." + output_note, "", source(run)]
 
 
 def floor_lines(peak: dict, rows: dict, runs: dict[str, str], gflop: dict) -> list[str]:
@@ -414,17 +440,16 @@ def floor_lines(peak: dict, rows: dict, runs: dict[str, str], gflop: dict) -> li
                 "the gap beyond 1.5x is OpenVINO's matrix-product kernel, not the network.")
     lines += table(["precision", "measured ms", "limit ms", "measured / limit", "floor ms",
                     "floor / limit", "limit at OpenVINO's rate ms", "measured / that"], body)
-    if reasons:
-        lines += ["", *reasons]
     depthwise = {kernel for category in ("depthwise conv 3x3", "depthwise conv 5x5")
                  for kernel in rows[runs["int8"]]["exec_types"].get(category, {})} \
         if "int8" in runs else set()
     if depthwise and all("I8" not in kernel for kernel in depthwise):
-        lines += ["", "In the INT8 model every depthwise convolution runs in float ("
-                  + ", ".join(f"`{k}`" for k in sorted(depthwise)) + "): OpenVINO runs them in "
-                  "float even when NNCF quantises their inputs (so the export feeds them their "
-                  "float inputs), and the floor counts them at float speed."]
-    return lines
+        reasons.append("In the INT8 model every depthwise convolution runs in float ("
+                       + ", ".join(f"`{k}`" for k in sorted(depthwise)) + "): OpenVINO runs "
+                       "them in float even when NNCF quantises their inputs (so the export "
+                       "feeds them their float inputs), and the floor counts them at float "
+                       "speed.")
+    return lines + (["", " ".join(reasons)] if reasons else [])
 
 
 # ----------------------------------------------------------------------------- training

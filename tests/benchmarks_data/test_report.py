@@ -62,7 +62,7 @@ def test_every_cited_results_file_exists_and_every_table_names_one(rendered):
     stems = {re.sub(r"-\d{4}-\d{2}-\d{2}.*$", "", name) for name in cited}
     assert stems >= {"peers", "runtimes", "inference", "precision", "throughput", "overhead",
                      "detector", "peak", "profile", "train", "agm-cost", "loss", "data", "eval",
-                     "recipe", "agm-equal-compute", "finetune", "memory"}
+                     "recipe", "agm-equal-compute", "finetune", "memory", "litert"}
     for name in cited:
         assert (RESULTS / name).is_file(), name
     # every table is followed by the small print naming its source
