@@ -146,3 +146,8 @@ def test_scan_of_sigmoid_scores_selects_exactly_the_points_above_threshold():
     assert list(zip(image.tolist(), point.tolist())) == sorted(want)
     assert {(0, 3), (1, 6), (1, 7)} <= want and not {(0, 4), (1, 5)} & want
     np.testing.assert_array_equal(rows, raw[image, point])
+    for low in (1e-9, 0.0, -0.5):  # direct comparison: every score may pass
+        image, point, _ = _points_above(raw, meta, low)
+        with np.errstate(invalid="ignore"):
+            want_image, want_point = np.nonzero(np.max(scores, axis=-1) > low)
+        assert image.tolist() == want_image.tolist() and point.tolist() == want_point.tolist()
