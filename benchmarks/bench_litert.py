@@ -5,9 +5,10 @@ The exported ONNX model is converted to TFLite by onnx2tf (full integer quantisa
 weights, calibrated on ``--calib`` images preprocessed as the Detector does) and run by LiteRT,
 whose default CPU delegate is XNNPACK (INT8 depthwise and GEMM kernels for x86). It is timed in
 alternation, run by run, with the OpenVINO INT8 file that ``nanodet export --format openvino
---int8`` wrote from the same weights, with the bf16 hint (the default path on a CPU with bf16)
-and with f32. Figure: model-only latency on a prepared input, median and p90 ms over ``--runs``
-after ``--warmup`` interleaved runs, 1 thread by default. Each converted file's class scores on
+--int8`` wrote from the same weights, through the package's OpenVINO backend as the Detector
+runs it, with the bf16 hint (the default path on a CPU with bf16) and with f32. Figure:
+model-only latency on a prepared input, median and p90 ms over ``--runs`` after ``--warmup``
+interleaved runs, 1 thread by default. Each converted file's class scores on
 the first calibration image are compared with ONNX Runtime fp32 on the ONNX file, as the export
 checks INT8 files.
 
@@ -51,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench import REPO, Run, add_out_argument  # beside this script
 
+from nanodet_plus.benchmark.latency import summarise
 from nanodet_plus.export.quantize import calibration_batches, calibration_images
 from nanodet_plus.model_meta import ModelMeta, read_onnx_meta
 
@@ -127,15 +129,12 @@ def litert_call(path: Path, threads: int
 
 def openvino_call(path: Path, hint: str, threads: int, shape: tuple[int, ...]
                   ) -> tuple[Callable[[], Any], Callable[[np.ndarray], np.ndarray]]:
-    import openvino as ov
+    """The package's OpenVINO backend with this precision hint, as the Detector runs it."""
+    from nanodet_plus.runtime.openvino_backend import OpenVinoBackend
 
-    compiled = ov.Core().compile_model(str(path), "CPU", {
-        "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": hint,
-        "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1})
-    request = compiled.create_infer_request()
+    backend = OpenVinoBackend(path, threads=threads, precision=hint)
     prepared = np.zeros(shape, np.float32)
-    return (lambda: request.infer({0: prepared}),
-            lambda batch: np.array(request.infer({0: batch})[0]))
+    return (lambda: backend.infer(prepared)), backend.infer
 
 
 def score_check(want: np.ndarray, got: np.ndarray, num_classes: int) -> dict[str, float]:
@@ -163,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         run.command = run.command.replace("python", str(executable.relative_to(REPO)), 1)
     import onnxruntime as ort
 
+    for path in (args.onnx, args.openvino_int8):
+        if not path.is_file():
+            raise SystemExit(f"{path}: no such file; write it with nanodet export (see the "
+                             "usage at the top of benchmarks/bench_litert.py)")
     meta = read_onnx_meta(args.onnx)
     if meta is None:
         raise SystemExit(f"{args.onnx}: no nanodet metadata; export it with nanodet export")
@@ -196,13 +199,12 @@ def main(argv: list[str] | None = None) -> int:
             calls[name][3]()
             if index >= args.warmup:
                 times[name].append((time.perf_counter() - start) * 1000)
-    baseline = float(np.median(times[names[0]]))
+    baseline = summarise(times[names[0]])[0]
     rows = []
     for name, (runtime, precision, path, _) in calls.items():
-        median = float(np.median(times[name]))
+        median, p90 = summarise(times[name])
         rows.append({"name": name, "runtime": runtime, "precision": precision,
-                     "file": path.name, "median_ms": median,
-                     "p90_ms": float(np.percentile(times[name], 90)),
+                     "file": path.name, "median_ms": median, "p90_ms": p90,
                      "over_openvino_int8": median / baseline, **checks[name]})
         print(f"{name:42s} {median:7.2f} ms  x{median / baseline:.2f}  "
               f"score diff {checks[name]['score_mean_abs_diff']:.4f}")
